@@ -1,0 +1,253 @@
+/*
+ * mlopt public API.
+ *
+ * Every function returns an mlopt_status (MLOPT_OK == 0) or a value plus a
+ * documented failure value; on failure mlopt_last_error() holds a message for
+ * the calling thread naming what failed and how to fix it.  The library never
+ * exits and never writes to stdout.
+ */
+#ifndef MLOPT_MLOPT_H
+#define MLOPT_MLOPT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mlopt/backend.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define MLOPT_VERSION_STRING "0.1.0"
+
+typedef enum mlopt_status {
+    MLOPT_OK = 0,
+    MLOPT_E_INVALID = 1,     /* bad argument or value */
+    MLOPT_E_NOMEM = 2,       /* host or device out of memory */
+    MLOPT_E_IO = 3,          /* file system error */
+    MLOPT_E_FORMAT = 4,      /* malformed or truncated file */
+    MLOPT_E_BACKEND = 5,     /* a backend call failed */
+    MLOPT_E_UNSUPPORTED = 6, /* a backend lacks a slot */
+    MLOPT_E_NOT_FOUND = 7,   /* unknown name */
+    MLOPT_E_NONFINITE = 8    /* NaN/Inf loss */
+} mlopt_status;
+
+const char *mlopt_version(void);
+const char *mlopt_last_error(void);
+const char *mlopt_status_name(mlopt_status s);
+
+/* ------------------------------------------------------------------ */
+/* Backends                                                            */
+/* ------------------------------------------------------------------ */
+
+#define MLOPT_MAX_DEVICES 16
+
+/* One plugin file the loader looked at. */
+typedef struct mlopt_plugin_report {
+    char name[64];      /* backend name, or file stem if it never loaded */
+    char path[1024];
+    int usable;         /* can be selected */
+    char why[1024];     /* reason when !usable */
+    unsigned abi_major, abi_minor;
+    int device_count;
+    mlopt_device_info devices[MLOPT_MAX_DEVICES];
+} mlopt_plugin_report;
+
+/* Scan the plugin search path (MLOPT_PLUGIN_PATH, then the install
+ * directory, then the build tree).  *out is malloc'ed; free with free(). */
+mlopt_status mlopt_plugins_scan(mlopt_plugin_report **out, int *count);
+
+/* The directories searched, ':'-joined, into buf. */
+void mlopt_plugin_search_path(char *buf, size_t len);
+
+/* ------------------------------------------------------------------ */
+/* Context                                                             */
+/* ------------------------------------------------------------------ */
+
+typedef struct mlopt_context mlopt_context;
+
+/* backend: NULL or "" selects MLOPT_BACKEND, else the best real device,
+ * else cpu.  device: NULL = the backend's own default / env var. */
+mlopt_status mlopt_context_create(const char *backend, const char *device, mlopt_context **out);
+void mlopt_context_destroy(mlopt_context *ctx);
+const mlopt_backend *mlopt_context_backend(mlopt_context *ctx);
+mlopt_backend_ctx *mlopt_context_backend_ctx(mlopt_context *ctx);
+const char *mlopt_context_backend_path(mlopt_context *ctx);
+mlopt_status mlopt_context_device_info(mlopt_context *ctx, mlopt_device_info *out);
+mlopt_status mlopt_context_set_threads(mlopt_context *ctx, int n);
+mlopt_status mlopt_context_stats(mlopt_context *ctx, mlopt_backend_stats *out);
+mlopt_status mlopt_context_reset_stats(mlopt_context *ctx);
+mlopt_status mlopt_context_synchronize(mlopt_context *ctx);
+
+/* ------------------------------------------------------------------ */
+/* Tensors                                                             */
+/* ------------------------------------------------------------------ */
+
+typedef enum mlopt_dtype {
+    MLOPT_F32 = 0,
+    MLOPT_I32 = 1, /* labels now; quantization accumulators later */
+    MLOPT_I8 = 2,  /* reserved for quantization */
+    MLOPT_U8 = 3   /* reserved for quantization */
+} mlopt_dtype;
+
+#define MLOPT_MAX_DIMS 4
+
+typedef struct mlopt_tensor {
+    mlopt_context *ctx;
+    mlopt_dtype dtype;
+    int ndim;
+    int shape[MLOPT_MAX_DIMS];
+    mlopt_ref ref;      /* device location */
+    int owns;           /* buffer freed with the tensor */
+} mlopt_tensor;
+
+size_t mlopt_dtype_size(mlopt_dtype t);
+size_t mlopt_tensor_numel(const mlopt_tensor *t);
+size_t mlopt_tensor_bytes(const mlopt_tensor *t);
+mlopt_status mlopt_tensor_create(mlopt_context *ctx, mlopt_dtype dtype, int ndim,
+                                 const int *shape, mlopt_tensor **out);
+void mlopt_tensor_destroy(mlopt_tensor *t);
+mlopt_status mlopt_tensor_upload(mlopt_tensor *t, const void *host, size_t bytes);
+mlopt_status mlopt_tensor_download(const mlopt_tensor *t, void *host, size_t bytes);
+mlopt_status mlopt_tensor_fill(mlopt_tensor *t, float value);
+
+/* ------------------------------------------------------------------ */
+/* Models: a sequence of layers with inferred shapes                   */
+/* ------------------------------------------------------------------ */
+
+typedef enum mlopt_layer_kind {
+    MLOPT_LAYER_CONV2D = 0,
+    MLOPT_LAYER_MAXPOOL2D,
+    MLOPT_LAYER_AVGPOOL2D,
+    MLOPT_LAYER_LINEAR,
+    MLOPT_LAYER_FLATTEN,
+    MLOPT_LAYER_BATCHNORM, /* 1d after linear, 2d after conv: inferred */
+    MLOPT_LAYER_DROPOUT,
+    MLOPT_LAYER_ACTIVATION,
+    MLOPT_LAYER_KIND_COUNT_
+} mlopt_layer_kind;
+
+/* Description of one layer.  Unused fields are ignored; zero means the
+ * documented default. */
+typedef struct mlopt_layer_spec {
+    mlopt_layer_kind kind;
+    int out;            /* conv: out channels; linear: out features */
+    int kernel;         /* conv / pool kernel size (square) */
+    int stride;         /* default: 1 for conv, kernel for pools */
+    int pad;            /* default 0 */
+    int dilation;       /* default 1 */
+    int groups;         /* default 1 */
+    int no_bias;        /* conv / linear without bias */
+    int act;            /* activation: mlopt_act */
+    float alpha, beta;  /* activation params; dropout: alpha = p; bn: alpha = eps, beta = momentum */
+    char name[32];      /* optional; default conv1, fc1, bn1, ... */
+} mlopt_layer_spec;
+
+typedef struct mlopt_model mlopt_model;
+
+/* in_c/in_h/in_w: one sample's shape (1, 28, 28 for Fashion-MNIST). */
+mlopt_status mlopt_model_create(mlopt_context *ctx, int in_c, int in_h, int in_w,
+                                mlopt_model **out);
+void mlopt_model_destroy(mlopt_model *m);
+/* Append a layer; its input shape is the previous output: rejected with a
+ * message when the shape does not fit (e.g. a conv after a flatten). */
+mlopt_status mlopt_model_add(mlopt_model *m, const mlopt_layer_spec *spec);
+/* Allocate parameters and initialize them from seed (PyTorch defaults:
+ * Kaiming-uniform a=sqrt(5) for weights, U(+-1/sqrt(fan_in)) for biases). */
+mlopt_status mlopt_model_init(mlopt_model *m, uint64_t seed);
+
+int mlopt_model_layer_count(const mlopt_model *m);
+const mlopt_layer_spec *mlopt_model_layer_spec(const mlopt_model *m, int i);
+/* Output shape of layer i for one sample; ndim 3 (c,h,w) or 1 (features). */
+void mlopt_model_layer_shape(const mlopt_model *m, int i, int *ndim, int shape[3]);
+int mlopt_model_num_classes(const mlopt_model *m);
+
+/* Statistics of one layer, per image. */
+typedef struct mlopt_layer_stats {
+    uint64_t params;
+    uint64_t flops;       /* forward FLOPs per image (multiply-add = 2) */
+    uint64_t activation_bytes;
+} mlopt_layer_stats;
+void mlopt_model_layer_stats(const mlopt_model *m, int i, mlopt_layer_stats *out);
+
+/* Parameters: "conv1.weight", "fc1.bias", "bn1.running_mean", ...  in
+ * PyTorch's layouts.  Buffers that are not trained (running stats) are
+ * listed too, with trainable == 0. */
+int mlopt_model_param_count(const mlopt_model *m);
+mlopt_tensor *mlopt_model_param(mlopt_model *m, int i, const char **name, int *trainable);
+mlopt_tensor *mlopt_model_find_param(mlopt_model *m, const char *name);
+
+/* Forward a batch x [n, c, h, w] (f32, on this context).  training selects
+ * batch statistics and dropout.  *logits is owned by the model and valid
+ * until the next forward. */
+mlopt_status mlopt_model_forward(mlopt_model *m, const mlopt_tensor *x, int training,
+                                 mlopt_tensor **logits);
+/* Backpropagate dlogits through the last forward; parameter gradients are
+ * overwritten (not accumulated). */
+mlopt_status mlopt_model_backward(mlopt_model *m, const mlopt_tensor *dlogits);
+/* The gradient tensor of parameter i (NULL for non-trainable). */
+mlopt_tensor *mlopt_model_grad(mlopt_model *m, int i);
+
+/* ------------------------------------------------------------------ */
+/* Optimizers and schedules                                            */
+/* ------------------------------------------------------------------ */
+
+typedef enum mlopt_optim_kind { MLOPT_OPTIM_SGD = 0, MLOPT_OPTIM_ADAM, MLOPT_OPTIM_ADAMW } mlopt_optim_kind;
+
+typedef struct mlopt_optim_config {
+    mlopt_optim_kind kind;
+    float lr;
+    float momentum, dampening; /* SGD */
+    int nesterov;
+    float weight_decay;
+    float beta1, beta2, eps;   /* Adam; 0 = defaults 0.9, 0.999, 1e-8 */
+} mlopt_optim_config;
+
+typedef struct mlopt_optimizer mlopt_optimizer;
+mlopt_status mlopt_optimizer_create(mlopt_model *m, const mlopt_optim_config *cfg,
+                                    mlopt_optimizer **out);
+void mlopt_optimizer_destroy(mlopt_optimizer *o);
+/* One update of every trainable parameter with learning rate lr. */
+mlopt_status mlopt_optimizer_step(mlopt_optimizer *o, float lr);
+long long mlopt_optimizer_steps(const mlopt_optimizer *o);
+/* State tensors ("conv1.weight.momentum_buffer", "...exp_avg") for checkpoints. */
+int mlopt_optimizer_state_count(const mlopt_optimizer *o);
+mlopt_tensor *mlopt_optimizer_state(mlopt_optimizer *o, int i, char *name, size_t len);
+void mlopt_optimizer_set_steps(mlopt_optimizer *o, long long steps);
+
+typedef enum mlopt_sched_kind { MLOPT_SCHED_CONSTANT = 0, MLOPT_SCHED_STEP, MLOPT_SCHED_COSINE } mlopt_sched_kind;
+typedef struct mlopt_schedule {
+    mlopt_sched_kind kind;
+    float base_lr;
+    long long total_steps;   /* cosine: length of the whole run */
+    long long warmup_steps;  /* linear warm-up from 0 (any kind) */
+    long long step_size;     /* step: decay every step_size steps */
+    float gamma;             /* step: factor */
+    float min_lr;            /* cosine: floor */
+} mlopt_schedule;
+float mlopt_schedule_lr(const mlopt_schedule *s, long long step);
+
+/* ------------------------------------------------------------------ */
+/* Training and evaluation steps: everything stays on the device; the  */
+/* loss and correct counts accumulate there until read.               */
+/* ------------------------------------------------------------------ */
+
+typedef struct mlopt_trainer mlopt_trainer;
+mlopt_status mlopt_trainer_create(mlopt_model *m, mlopt_optimizer *o, int max_batch,
+                                  mlopt_trainer **out);
+void mlopt_trainer_destroy(mlopt_trainer *t);
+/* images: n*c*h*w floats (already normalized); labels: n int32. */
+mlopt_status mlopt_trainer_train_step(mlopt_trainer *t, const float *images,
+                                      const int32_t *labels, int n, float lr);
+/* Forward only; preds (may be NULL) receives n argmax indices (syncs). */
+mlopt_status mlopt_trainer_eval_step(mlopt_trainer *t, const float *images,
+                                     const int32_t *labels, int n, int32_t *preds);
+/* Read and zero the accumulated loss sum, correct count and sample count
+ * (one host synchronization). */
+mlopt_status mlopt_trainer_read_metrics(mlopt_trainer *t, double *loss_sum,
+                                        double *correct, long long *samples);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* MLOPT_MLOPT_H */
