@@ -1,0 +1,34 @@
+/* The model's internal layout, shared by the core's passes. */
+#ifndef MLOPT_CORE_MODEL_H
+#define MLOPT_CORE_MODEL_H
+
+#include "layer.h"
+
+struct mlopt_model {
+    mlopt_context *ctx;
+    int in_c, in_h, in_w;
+    int nlayers, cap;
+    mlopt_layer *layers;
+    int initialized;
+    uint64_t seed;
+    /* Activations of the last forward: acts[i] is layer i's output (NULL for
+     * layers whose output aliases their input). */
+    int act_batch;
+    mlopt_tensor **acts;
+    /* Two ping-pong buffers for gradients flowing backwards. */
+    mlopt_tensor *grad[2];
+    size_t grad_elems;
+    int last_batch, last_training;
+    mlopt_ref last_input;
+    mlopt_tensor logits;
+    int kind_count[MLOPT_LAYER_KIND_COUNT_];
+};
+
+/* Reference to layer i's output in the last forward (i = -1: the input). */
+mlopt_ref mlopt_model_output_ref(const mlopt_model *m, int i);
+/* Flat parameter index -> (layer, param) */
+mlopt_param *mlopt_model_param_at(mlopt_model *m, int index);
+/* Drop the activation buffers (after surgery changes shapes). */
+void mlopt_model_release_activations(mlopt_model *m);
+
+#endif
