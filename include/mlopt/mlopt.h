@@ -189,6 +189,35 @@ mlopt_status mlopt_model_backward(mlopt_model *m, const mlopt_tensor *dlogits);
 mlopt_tensor *mlopt_model_grad(mlopt_model *m, int i);
 
 /* ------------------------------------------------------------------ */
+/* Model specs: a text format, one layer per line:                     */
+/*   conv 32 k=3 [s=1] [p=0] [d=1] [g=1] [bias=0] [name=conv1]          */
+/*   maxpool 2 [s=2] [p=0] | avgpool 2 | flatten | linear 128 [bias=0]  */
+/*   act relu | act leaky_relu 0.01 | batchnorm [eps=..] | dropout 0.5  */
+/* '#' starts a comment.                                                */
+/* ------------------------------------------------------------------ */
+
+/* Parse spec text; source names the file in messages ("model.txt:3: ..."). */
+mlopt_status mlopt_spec_parse(const char *text, const char *source, mlopt_layer_spec **layers, int *count);
+/* Built-in presets: "seed-cnn" (the tutorial's CNN), "seed-cnn-deep:N"
+ * (N extra Linear(128,128)+activation blocks), "seed-cnn-bn" (batch-norm
+ * after each conv and fc1). */
+mlopt_status mlopt_spec_preset(const char *name, mlopt_layer_spec **layers, int *count);
+/* A preset name or a spec file path. */
+mlopt_status mlopt_spec_load(const char *name_or_path, mlopt_layer_spec **layers, int *count);
+/* Replace every activation layer by act ("leaky_relu:0.01", "gelu", ...). */
+mlopt_status mlopt_spec_set_activation(mlopt_layer_spec *layers, int count, const char *act);
+/* Canonical text (malloc'ed) that mlopt_spec_parse reads back identically. */
+mlopt_status mlopt_spec_format(const mlopt_layer_spec *layers, int count, char **text);
+/* Activation names: relu, leaky_relu, elu, gelu, silu, tanh, sigmoid,
+ * hard_sigmoid, hard_swish, identity; "name:param" sets alpha. */
+mlopt_status mlopt_act_parse(const char *text, int *act, float *alpha, float *beta);
+const char *mlopt_act_name(int act);
+/* Build and initialize a model from specs. */
+mlopt_status mlopt_model_from_specs(mlopt_context *ctx, int in_c, int in_h, int in_w,
+                                    const mlopt_layer_spec *layers, int count, uint64_t seed,
+                                    mlopt_model **out);
+
+/* ------------------------------------------------------------------ */
 /* Optimizers and schedules                                            */
 /* ------------------------------------------------------------------ */
 
