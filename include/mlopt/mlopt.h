@@ -276,6 +276,35 @@ mlopt_status mlopt_trainer_eval_step(mlopt_trainer *t, const float *images,
 mlopt_status mlopt_trainer_read_metrics(mlopt_trainer *t, double *loss_sum,
                                         double *correct, long long *samples);
 
+/* ------------------------------------------------------------------ */
+/* Checkpoints: safetensors files with PyTorch tensor names/layouts;  */
+/* __metadata__ holds the model spec ("mlopt.spec"), input shape      */
+/* ("mlopt.input"), and whatever the caller adds (training state).    */
+/* Optimizer state is stored under "optim.<param>.<state>".           */
+/* Written to a temporary file, fsynced and renamed.                  */
+/* ------------------------------------------------------------------ */
+
+typedef struct mlopt_meta {
+    const char *key;
+    const char *value;
+} mlopt_meta;
+
+typedef struct mlopt_checkpoint mlopt_checkpoint;
+
+mlopt_status mlopt_checkpoint_save(const char *path, mlopt_model *m, mlopt_optimizer *opt,
+                                   const mlopt_meta *meta, int nmeta);
+/* Open and validate a checkpoint file. */
+mlopt_status mlopt_checkpoint_open(const char *path, mlopt_checkpoint **out);
+void mlopt_checkpoint_close(mlopt_checkpoint *ck);
+/* A metadata value, or NULL. */
+const char *mlopt_checkpoint_meta(const mlopt_checkpoint *ck, const char *key);
+/* Build the checkpoint's model on ctx and load its weights. */
+mlopt_status mlopt_checkpoint_model(const mlopt_checkpoint *ck, mlopt_context *ctx, mlopt_model **out);
+/* Load weights into an existing model of the same structure. */
+mlopt_status mlopt_checkpoint_load_weights(const mlopt_checkpoint *ck, mlopt_model *m);
+/* Restore optimizer state saved with the checkpoint (same optimizer kind). */
+mlopt_status mlopt_checkpoint_load_optimizer(const mlopt_checkpoint *ck, mlopt_optimizer *o);
+
 #ifdef __cplusplus
 }
 #endif
