@@ -23,7 +23,9 @@ mlopt_status mlopt_checkpoint_save(const char *path, mlopt_model *m, mlopt_optim
     mlopt_st_tensor *t = calloc((size_t)total, sizeof *t);
     void **host = calloc((size_t)total, sizeof *host);
     char (*names)[128] = calloc((size_t)total, sizeof *names);
-    mlopt_st_kv *kv = calloc((size_t)nmeta + 2, sizeof *kv);
+    mlopt_st_kv *kv = calloc((size_t)nmeta + 3, sizeof *kv);
+    char seed[32];
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)m->seed);
     char *spec = NULL;
     mlopt_status s = MLOPT_OK;
     if (!t || !host || !names || !kv) {
@@ -74,11 +76,13 @@ mlopt_status mlopt_checkpoint_save(const char *path, mlopt_model *m, mlopt_optim
     kv[0].value = spec;
     kv[1].key = "mlopt.input";
     kv[1].value = input;
+    kv[2].key = "mlopt.seed";
+    kv[2].value = seed;
     for (int i = 0; i < nmeta; i++) {
-        kv[i + 2].key = meta[i].key;
-        kv[i + 2].value = meta[i].value;
+        kv[i + 3].key = meta[i].key;
+        kv[i + 3].value = meta[i].value;
     }
-    s = mlopt_st_write(path, t, total, kv, nmeta + 2);
+    s = mlopt_st_write(path, t, total, kv, nmeta + 3);
 done:
     if (host)
         for (int i = 0; i < total; i++)
@@ -174,8 +178,11 @@ mlopt_status mlopt_checkpoint_model(const mlopt_checkpoint *ck, mlopt_context *c
     char src[1100];
     snprintf(src, sizeof src, "%s[mlopt.spec]", ck->path);
     TRY(mlopt_spec_parse(mlopt_checkpoint_meta(ck, "mlopt.spec"), src, &specs, &n));
+    /* The seed fixes per-layer dropout streams: keep the original one. */
+    const char *seed_text = mlopt_checkpoint_meta(ck, "mlopt.seed");
+    uint64_t seed = seed_text ? strtoull(seed_text, NULL, 10) : 0;
     mlopt_model *m;
-    mlopt_status s = mlopt_model_from_specs(ctx, c, h, w, specs, n, 0, &m);
+    mlopt_status s = mlopt_model_from_specs(ctx, c, h, w, specs, n, seed, &m);
     free(specs);
     if (s != MLOPT_OK)
         return s;

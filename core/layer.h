@@ -55,8 +55,8 @@ struct mlopt_layer {
      * (batch-norm statistics, dropout masks), sized at first use. */
     mlopt_tensor *scratch[2];
     size_t scratch_elems[2];
-    uint32_t calls; /* forward calls in training mode (dropout seeds) */
-    uint32_t seed;
+    uint32_t seed;   /* per-layer, derived from the model seed */
+    uint64_t step;   /* set by the model before each forward (dropout seeds) */
 };
 
 const mlopt_layer_ops *mlopt_layer_ops_for(mlopt_layer_kind kind);

@@ -314,6 +314,7 @@ mlopt_status mlopt_model_forward(mlopt_model *m, const mlopt_tensor *x, int trai
     for (int i = 0; i < m->nlayers; i++) {
         mlopt_layer *L = &m->layers[i];
         mlopt_layer_io io = { .batch = batch, .training = training };
+        L->step = m->step;
         io.x = mlopt_model_output_ref(m, i - 1);
         io.y = L->ops->aliases_input ? io.x : m->acts[i]->ref;
         TRY(L->ops->forward(L, m->ctx, &io));

@@ -22,6 +22,8 @@ struct mlopt_model {
     mlopt_ref last_input;
     mlopt_tensor logits;
     int kind_count[MLOPT_LAYER_KIND_COUNT_];
+    /* Training step counter: seeds dropout so a resumed run draws the same masks. */
+    uint64_t step;
 };
 
 /* Reference to layer i's output in the last forward (i = -1: the input). */

@@ -82,6 +82,8 @@ static mlopt_status load_and_forward(mlopt_trainer *t, const float *images, cons
     mlopt_tensor xv = *t->x;
     xv.shape[0] = n;
     xv.owns = 0;
+    if (training && t->opt)
+        m->step = (uint64_t)mlopt_optimizer_steps(t->opt);
     TRY(mlopt_model_forward(m, &xv, training, logits));
     t->samples += n;
     return MLOPT_OK;

@@ -21,7 +21,7 @@ static mlopt_status dropout_forward(mlopt_layer *L, mlopt_context *ctx, const ml
     if (!io->training || L->spec.alpha == 0.0f)
         return BE_CALL(ctx, copy, io->y, io->x, n * sizeof(float));
     TRY(mlopt_layer_scratch(L, ctx, 0, n));
-    uint32_t seed = L->seed * 0x9E3779B9u + L->calls++;
+    uint32_t seed = L->seed ^ (uint32_t)(L->step * 0x9E3779B97F4A7C15ull >> 32);
     return BE_CALL(ctx, dropout_forward, n, L->spec.alpha, seed, io->x, io->y, L->scratch[0]->ref);
 }
 

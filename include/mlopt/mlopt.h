@@ -277,6 +277,50 @@ mlopt_status mlopt_trainer_read_metrics(mlopt_trainer *t, double *loss_sum,
                                         double *correct, long long *samples);
 
 /* ------------------------------------------------------------------ */
+/* Datasets: IDX (MNIST / Fashion-MNIST layout) kept as bytes, turned  */
+/* into normalized float batches on demand.                            */
+/* ------------------------------------------------------------------ */
+
+typedef struct mlopt_dataset mlopt_dataset;
+
+/* dir NULL: /usr/share/datasets/fashion-mnist; split "train" or "t10k". */
+mlopt_status mlopt_dataset_load(const char *dir, const char *split, mlopt_dataset **out);
+void mlopt_dataset_destroy(mlopt_dataset *ds);
+int mlopt_dataset_size(const mlopt_dataset *ds);
+void mlopt_dataset_shape(const mlopt_dataset *ds, int *c, int *h, int *w);
+int mlopt_dataset_classes(const mlopt_dataset *ds);
+/* Pixel mean and standard deviation (of values scaled to [0,1]). */
+void mlopt_dataset_stats(const mlopt_dataset *ds, float *mean, float *std);
+/* Move `count` samples (a seeded random choice) into a new dataset *out:
+ * a validation split.  Both share the pixel data. */
+mlopt_status mlopt_dataset_split(mlopt_dataset *ds, int count, uint64_t seed, mlopt_dataset **out);
+/* Keep only the first `count` samples (quick runs, tests). */
+mlopt_status mlopt_dataset_truncate(mlopt_dataset *ds, int count);
+/* A seeded permutation of 0..size-1 for one epoch. */
+void mlopt_dataset_shuffle(const mlopt_dataset *ds, uint64_t seed, int *order);
+
+typedef struct mlopt_augment {
+    int crop_pad; /* random crop after zero-padding by this many pixels (0: off) */
+    int hflip;    /* random horizontal flip */
+} mlopt_augment;
+
+/* Fill images (n*c*h*w floats, (x/255 - mean)/std) and labels for the
+ * samples order[0..n).  aug may be NULL; seed drives augmentation. */
+void mlopt_dataset_batch(const mlopt_dataset *ds, const int *order, int n, float mean, float std,
+                         const mlopt_augment *aug, uint64_t seed, float *images, int32_t *labels);
+
+/* ------------------------------------------------------------------ */
+/* Training logs: TensorBoard event file plus metrics.csv in logdir.   */
+/* ------------------------------------------------------------------ */
+
+typedef struct mlopt_logger mlopt_logger;
+mlopt_status mlopt_logger_open(const char *logdir, int append, mlopt_logger **out);
+mlopt_status mlopt_logger_scalar(mlopt_logger *l, const char *tag, long long step, double value);
+mlopt_status mlopt_logger_flush(mlopt_logger *l);
+mlopt_status mlopt_logger_close(mlopt_logger *l);
+const char *mlopt_logger_event_path(const mlopt_logger *l);
+
+/* ------------------------------------------------------------------ */
 /* Checkpoints: safetensors files with PyTorch tensor names/layouts;  */
 /* __metadata__ holds the model spec ("mlopt.spec"), input shape      */
 /* ("mlopt.input"), and whatever the caller adds (training state).    */
