@@ -197,7 +197,7 @@ END_TEST
 static void truncate_file(const char *dir, const char *name, size_t keep)
 {
     char path[512];
-    size_t len;
+    size_t len = 0;
     snprintf(path, sizeof path, "%s/%s", dir, name);
     unsigned char *b = io_read_file(path, &len);
     ck_assert_ptr_nonnull(b);
@@ -247,7 +247,7 @@ START_TEST(truncated_gz)
     mlopt_idx_dataset ds;
     ck_assert_msg(mlopt_idx_load(dir, "train", &ds) == MLOPT_OK, "%s", mlopt_last_error());
     mlopt_idx_free(&ds);
-    size_t len;
+    size_t len = 0;
     snprintf(path, sizeof path, "%s/train-images-idx3-ubyte.gz", dir);
     free(io_read_file(path, &len));
     truncate_file(dir, "train-images-idx3-ubyte.gz", len / 2);

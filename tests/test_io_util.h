@@ -32,9 +32,10 @@ static inline void io_rmtree(const char *path)
         while (d && (e = readdir(d))) {
             if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
                 continue;
-            char child[1024];
-            snprintf(child, sizeof child, "%s/%s", path, e->d_name);
-            io_rmtree(child);
+            char child[4096];
+            int n = snprintf(child, sizeof child, "%s/%s", path, e->d_name);
+            if (n > 0 && (size_t)n < sizeof child)
+                io_rmtree(child);
         }
         if (d)
             closedir(d);

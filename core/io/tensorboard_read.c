@@ -219,8 +219,8 @@ mlopt_status mlopt_tb_read_scalars(const char *path, mlopt_tb_scalar_fn fn, void
         memset(info, 0, sizeof *info);
     if (!path)
         return mlopt_set_error(MLOPT_E_INVALID, "mlopt_tb_read_scalars: NULL path");
-    unsigned char *buf;
-    size_t len;
+    unsigned char *buf = NULL;
+    size_t len = 0;
     mlopt_status s = read_whole_file(path, &buf, &len);
     if (s)
         return s;
