@@ -1,0 +1,442 @@
+/* 2-D convolution.  Fast path: per image and group, im2col turns the
+ * convolution into one GEMM (forward: W x cols; backward-data: W^T x dy
+ * then col2im; backward-filter: dy x cols^T).  Working one image at a time
+ * bounds the column scratch to c/groups*r*s*oh*ow floats per thread.
+ * With at least as many images as threads, images are spread over the pool
+ * and each runs a single-threaded GEMM; otherwise images run in turn and
+ * each GEMM uses the pool.  The reference path is a direct loop nest. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu_internal.h"
+#include "cpu_slots.h"
+
+typedef struct cpu_conv_geom {
+    const mlopt_conv2d_params *p;
+    int cg, kg;       /* channels and filters per group */
+    size_t crs;       /* rows of the column matrix: cg * r * s */
+    size_t ohw, hw;
+    int pointwise;    /* 1x1, stride 1, no padding: cols are x itself */
+} cpu_conv_geom;
+
+static int cpu_conv_check(mlopt_backend_ctx *ctx, const char *call, const mlopt_conv2d_params *p,
+                          cpu_conv_geom *g)
+{
+    if (!p)
+        return cpu_fail(ctx, "%s: params is NULL", call);
+    if (p->n < 0 || p->c < 1 || p->h < 1 || p->w < 1 || p->k < 1 || p->r < 1 || p->s < 1 ||
+        p->stride_h < 1 || p->stride_w < 1 || p->pad_h < 0 || p->pad_w < 0 || p->dil_h < 1 ||
+        p->dil_w < 1 || p->groups < 1 || p->oh < 0 || p->ow < 0)
+        return cpu_fail(ctx, "%s: invalid geometry (n=%d c=%d h=%d w=%d k=%d r=%d s=%d stride "
+                        "%dx%d pad %dx%d dil %dx%d groups=%d out %dx%d)", call, p->n, p->c, p->h,
+                        p->w, p->k, p->r, p->s, p->stride_h, p->stride_w, p->pad_h, p->pad_w,
+                        p->dil_h, p->dil_w, p->groups, p->oh, p->ow);
+    if (p->c % p->groups || p->k % p->groups)
+        return cpu_fail(ctx, "%s: groups=%d must divide c=%d and k=%d", call, p->groups, p->c, p->k);
+    g->p = p;
+    g->cg = p->c / p->groups;
+    g->kg = p->k / p->groups;
+    g->crs = (size_t)g->cg * p->r * p->s;
+    g->ohw = (size_t)p->oh * p->ow;
+    g->hw = (size_t)p->h * p->w;
+    g->pointwise = p->r == 1 && p->s == 1 && p->stride_h == 1 && p->stride_w == 1 &&
+                   p->pad_h == 0 && p->pad_w == 0 && p->oh == p->h && p->ow == p->w;
+    return 0;
+}
+
+/* ---------------- reference: direct loops, double accumulation ---------------- */
+
+static void cpu_conv_ref_forward(const cpu_conv_geom *g, const float *x, const float *w,
+                                 const float *bias, float *y)
+{
+    const mlopt_conv2d_params *p = g->p;
+    for (int ni = 0; ni < p->n; ni++)
+        for (int ko = 0; ko < p->k; ko++) {
+            int grp = ko / g->kg;
+            for (int oy = 0; oy < p->oh; oy++)
+                for (int ox = 0; ox < p->ow; ox++) {
+                    double acc = bias ? bias[ko] : 0.0;
+                    for (int ci = 0; ci < g->cg; ci++)
+                        for (int kr = 0; kr < p->r; kr++)
+                            for (int ks = 0; ks < p->s; ks++) {
+                                int iy = oy * p->stride_h - p->pad_h + kr * p->dil_h;
+                                int ix = ox * p->stride_w - p->pad_w + ks * p->dil_w;
+                                if (iy < 0 || iy >= p->h || ix < 0 || ix >= p->w)
+                                    continue;
+                                int cin = grp * g->cg + ci;
+                                acc += (double)x[(((size_t)ni * p->c + cin) * p->h + iy) * p->w + ix] *
+                                       w[(((size_t)ko * g->cg + ci) * p->r + kr) * p->s + ks];
+                            }
+                    y[(((size_t)ni * p->k + ko) * p->oh + oy) * p->ow + ox] = (float)acc;
+                }
+        }
+}
+
+static int cpu_conv_ref_backward_data(mlopt_backend_ctx *ctx, const cpu_conv_geom *g,
+                                      const float *dy, const float *w, float *dx)
+{
+    const mlopt_conv2d_params *p = g->p;
+    size_t nx = (size_t)p->n * p->c * g->hw;
+    double *acc = calloc(nx ? nx : 1, sizeof *acc);
+    if (!acc)
+        return cpu_fail(ctx, "conv2d_backward_data: out of memory");
+    for (int ni = 0; ni < p->n; ni++)
+        for (int ko = 0; ko < p->k; ko++) {
+            int grp = ko / g->kg;
+            for (int oy = 0; oy < p->oh; oy++)
+                for (int ox = 0; ox < p->ow; ox++) {
+                    double d = dy[(((size_t)ni * p->k + ko) * p->oh + oy) * p->ow + ox];
+                    for (int ci = 0; ci < g->cg; ci++)
+                        for (int kr = 0; kr < p->r; kr++)
+                            for (int ks = 0; ks < p->s; ks++) {
+                                int iy = oy * p->stride_h - p->pad_h + kr * p->dil_h;
+                                int ix = ox * p->stride_w - p->pad_w + ks * p->dil_w;
+                                if (iy < 0 || iy >= p->h || ix < 0 || ix >= p->w)
+                                    continue;
+                                int cin = grp * g->cg + ci;
+                                acc[(((size_t)ni * p->c + cin) * p->h + iy) * p->w + ix] +=
+                                    d * w[(((size_t)ko * g->cg + ci) * p->r + kr) * p->s + ks];
+                            }
+                }
+        }
+    for (size_t i = 0; i < nx; i++)
+        dx[i] = (float)acc[i];
+    free(acc);
+    return 0;
+}
+
+static void cpu_conv_ref_backward_filter(const cpu_conv_geom *g, const float *x, const float *dy,
+                                         float *dw)
+{
+    const mlopt_conv2d_params *p = g->p;
+    for (int ko = 0; ko < p->k; ko++) {
+        int grp = ko / g->kg;
+        for (int ci = 0; ci < g->cg; ci++)
+            for (int kr = 0; kr < p->r; kr++)
+                for (int ks = 0; ks < p->s; ks++) {
+                    double acc = 0.0;
+                    int cin = grp * g->cg + ci;
+                    for (int ni = 0; ni < p->n; ni++)
+                        for (int oy = 0; oy < p->oh; oy++)
+                            for (int ox = 0; ox < p->ow; ox++) {
+                                int iy = oy * p->stride_h - p->pad_h + kr * p->dil_h;
+                                int ix = ox * p->stride_w - p->pad_w + ks * p->dil_w;
+                                if (iy < 0 || iy >= p->h || ix < 0 || ix >= p->w)
+                                    continue;
+                                acc += (double)x[(((size_t)ni * p->c + cin) * p->h + iy) * p->w + ix] *
+                                       dy[(((size_t)ni * p->k + ko) * p->oh + oy) * p->ow + ox];
+                            }
+                    dw[(((size_t)ko * g->cg + ci) * p->r + kr) * p->s + ks] = (float)acc;
+                }
+    }
+}
+
+/* ---------------- fast path ---------------- */
+
+/* cols[(ci*r + kr)*s + ks][oy*ow + ox] = x[ci][iy][ix], zero outside. */
+static void cpu_im2col(const cpu_conv_geom *g, const float *x, float *cols)
+{
+    const mlopt_conv2d_params *p = g->p;
+    for (int ci = 0; ci < g->cg; ci++)
+        for (int kr = 0; kr < p->r; kr++)
+            for (int ks = 0; ks < p->s; ks++) {
+                float *row = cols + (((size_t)ci * p->r + kr) * p->s + ks) * g->ohw;
+                const float *xc = x + (size_t)ci * g->hw;
+                for (int oy = 0; oy < p->oh; oy++) {
+                    int iy = oy * p->stride_h - p->pad_h + kr * p->dil_h;
+                    float *out = row + (size_t)oy * p->ow;
+                    if (iy < 0 || iy >= p->h) {
+                        memset(out, 0, (size_t)p->ow * sizeof(float));
+                        continue;
+                    }
+                    const float *xr = xc + (size_t)iy * p->w;
+                    int ix0 = -p->pad_w + ks * p->dil_w;
+                    if (p->stride_w == 1 && ix0 >= 0 && ix0 + p->ow <= p->w) {
+                        memcpy(out, xr + ix0, (size_t)p->ow * sizeof(float));
+                        continue;
+                    }
+                    for (int ox = 0; ox < p->ow; ox++) {
+                        int ix = ox * p->stride_w + ix0;
+                        out[ox] = (ix >= 0 && ix < p->w) ? xr[ix] : 0.0f;
+                    }
+                }
+            }
+}
+
+/* dx[ci][iy][ix] += cols[...] for every column entry inside the image. */
+static void cpu_col2im(const cpu_conv_geom *g, const float *cols, float *dx)
+{
+    const mlopt_conv2d_params *p = g->p;
+    for (int ci = 0; ci < g->cg; ci++)
+        for (int kr = 0; kr < p->r; kr++)
+            for (int ks = 0; ks < p->s; ks++) {
+                const float *row = cols + (((size_t)ci * p->r + kr) * p->s + ks) * g->ohw;
+                float *dc = dx + (size_t)ci * g->hw;
+                for (int oy = 0; oy < p->oh; oy++) {
+                    int iy = oy * p->stride_h - p->pad_h + kr * p->dil_h;
+                    if (iy < 0 || iy >= p->h)
+                        continue;
+                    const float *in = row + (size_t)oy * p->ow;
+                    float *dr = dc + (size_t)iy * p->w;
+                    int ix0 = -p->pad_w + ks * p->dil_w;
+                    for (int ox = 0; ox < p->ow; ox++) {
+                        int ix = ox * p->stride_w + ix0;
+                        if (ix >= 0 && ix < p->w)
+                            dr[ix] += in[ox];
+                    }
+                }
+            }
+}
+
+typedef struct cpu_conv_job {
+    mlopt_backend_ctx *ctx;
+    const cpu_conv_geom *g;
+    const float *x, *w, *bias, *dy;
+    float *y, *dx, *dw;
+    int per_thread;   /* images spread over threads, single-threaded GEMMs */
+    int failed;
+    int touched[CPU_MAX_THREADS]; /* backward-filter: thread wrote a partial */
+} cpu_conv_job;
+
+static float *cpu_conv_cols(cpu_conv_job *j, int thread)
+{
+    return j->ctx->conv_cols[j->per_thread ? thread : 0].data;
+}
+
+static void cpu_conv_forward_images(void *arg, size_t begin, size_t end, int thread)
+{
+    cpu_conv_job *j = arg;
+    const cpu_conv_geom *g = j->g;
+    const mlopt_conv2d_params *p = g->p;
+    int gt = j->per_thread ? thread : -1;
+    for (size_t ni = begin; ni < end; ni++) {
+        for (int grp = 0; grp < p->groups; grp++) {
+            const float *x = j->x + (ni * p->c + (size_t)grp * g->cg) * g->hw;
+            float *y = j->y + (ni * p->k + (size_t)grp * g->kg) * g->ohw;
+            const float *cols = x;
+            if (!g->pointwise) {
+                float *c = cpu_conv_cols(j, thread);
+                cpu_im2col(g, x, c);
+                cols = c;
+            }
+            if (cpu_gemm_dispatch(j->ctx, gt, 0, 0, g->kg, (int)g->ohw, (int)g->crs, 1.0f,
+                                  j->w + (size_t)grp * g->kg * g->crs, (int)g->crs, cols,
+                                  (int)g->ohw, 0.0f, y, (int)g->ohw, "conv2d_forward"))
+                j->failed = 1;
+            if (j->bias)
+                for (int ko = 0; ko < g->kg; ko++) {
+                    float b = j->bias[grp * g->kg + ko];
+                    float *yr = y + (size_t)ko * g->ohw;
+                    for (size_t i = 0; i < g->ohw; i++)
+                        yr[i] += b;
+                }
+        }
+    }
+}
+
+static void cpu_conv_backward_data_images(void *arg, size_t begin, size_t end, int thread)
+{
+    cpu_conv_job *j = arg;
+    const cpu_conv_geom *g = j->g;
+    const mlopt_conv2d_params *p = g->p;
+    int gt = j->per_thread ? thread : -1;
+    for (size_t ni = begin; ni < end; ni++) {
+        for (int grp = 0; grp < p->groups; grp++) {
+            const float *dy = j->dy + (ni * p->k + (size_t)grp * g->kg) * g->ohw;
+            float *dx = j->dx + (ni * p->c + (size_t)grp * g->cg) * g->hw;
+            const float *w = j->w + (size_t)grp * g->kg * g->crs;
+            if (g->pointwise) {
+                if (cpu_gemm_dispatch(j->ctx, gt, 1, 0, g->cg, (int)g->ohw, g->kg, 1.0f, w,
+                                      (int)g->crs, dy, (int)g->ohw, 0.0f, dx, (int)g->hw,
+                                      "conv2d_backward_data"))
+                    j->failed = 1;
+                continue;
+            }
+            float *c = cpu_conv_cols(j, thread);
+            if (cpu_gemm_dispatch(j->ctx, gt, 1, 0, (int)g->crs, (int)g->ohw, g->kg, 1.0f, w,
+                                  (int)g->crs, dy, (int)g->ohw, 0.0f, c, (int)g->ohw,
+                                  "conv2d_backward_data"))
+                j->failed = 1;
+            memset(dx, 0, (size_t)g->cg * g->hw * sizeof(float));
+            cpu_col2im(g, c, dx);
+        }
+    }
+}
+
+static void cpu_conv_backward_filter_images(void *arg, size_t begin, size_t end, int thread)
+{
+    cpu_conv_job *j = arg;
+    const cpu_conv_geom *g = j->g;
+    const mlopt_conv2d_params *p = g->p;
+    int gt = j->per_thread ? thread : -1;
+    float *dw = j->per_thread ? j->ctx->conv_dw[thread].data : j->dw;
+    for (size_t ni = begin; ni < end; ni++) {
+        for (int grp = 0; grp < p->groups; grp++) {
+            const float *x = j->x + (ni * p->c + (size_t)grp * g->cg) * g->hw;
+            const float *dy = j->dy + (ni * p->k + (size_t)grp * g->kg) * g->ohw;
+            const float *cols = x;
+            if (!g->pointwise) {
+                float *c = cpu_conv_cols(j, thread);
+                cpu_im2col(g, x, c);
+                cols = c;
+            }
+            /* the first image this thread sees overwrites, later ones add */
+            float beta = ni == begin ? 0.0f : 1.0f;
+            if (cpu_gemm_dispatch(j->ctx, gt, 0, 1, g->kg, (int)g->crs, (int)g->ohw, 1.0f, dy,
+                                  (int)g->ohw, cols, (int)g->ohw, beta,
+                                  dw + (size_t)grp * g->kg * g->crs, (int)g->crs,
+                                  "conv2d_backward_filter"))
+                j->failed = 1;
+        }
+    }
+    j->touched[thread] = 1;
+}
+
+/* Sizes every scratch buffer the chosen schedule needs before any thread
+ * starts, so that worker threads never allocate or record errors. */
+static int cpu_conv_prepare(mlopt_backend_ctx *ctx, cpu_conv_job *j, const char *call, int dw_too)
+{
+    const cpu_conv_geom *g = j->g;
+    int threads = cpu_threads(ctx);
+    j->per_thread = threads > 1 && g->p->n >= threads;
+    int slots = j->per_thread ? threads : 1;
+    for (int t = 0; t < slots; t++) {
+        if (!g->pointwise &&
+            !cpu_scratch_reserve(ctx, &ctx->conv_cols[t], g->crs * g->ohw * sizeof(float), call))
+            return 1;
+        if (dw_too && j->per_thread &&
+            !cpu_scratch_reserve(ctx, &ctx->conv_dw[t],
+                                 (size_t)g->p->k * g->crs * sizeof(float), call))
+            return 1;
+        if (j->per_thread) {
+            /* every GEMM shape the three passes use */
+            if (cpu_gemm_reserve(ctx, t, g->kg, (int)g->ohw, (int)g->crs, call) ||
+                cpu_gemm_reserve(ctx, t, (int)g->crs, (int)g->ohw, g->kg, call) ||
+                cpu_gemm_reserve(ctx, t, g->kg, (int)g->crs, (int)g->ohw, call))
+                return 1;
+        }
+    }
+    return 0;
+}
+
+static int cpu_conv_run(mlopt_backend_ctx *ctx, cpu_conv_job *j, cpu_parallel_fn fn,
+                        const char *call)
+{
+    size_t n = (size_t)j->g->p->n;
+    if (j->per_thread)
+        cpu_threadpool_run(ctx->pool, n, fn, j);
+    else
+        fn(j, 0, n, 0);
+    if (j->failed)
+        return cpu_fail(ctx, "%s: GEMM scratch allocation failed", call);
+    return 0;
+}
+
+int cpu_conv2d_forward(mlopt_backend_ctx *ctx, const mlopt_conv2d_params *p, mlopt_ref x,
+                       mlopt_ref w, mlopt_ref bias, mlopt_ref y)
+{
+    const char *call = "conv2d_forward";
+    cpu_conv_geom g;
+    if (cpu_conv_check(ctx, call, p, &g))
+        return 1;
+    const float *px = cpu_ref_ptr(ctx, x, (size_t)p->n * p->c * g.hw * 4, call, "x");
+    const float *pw = px ? cpu_ref_ptr(ctx, w, (size_t)p->k * g.crs * 4, call, "w") : NULL;
+    float *py = pw ? cpu_ref_ptr(ctx, y, (size_t)p->n * p->k * g.ohw * 4, call, "y") : NULL;
+    if (!py)
+        return 1;
+    const float *pb = NULL;
+    if (bias.buf && !(pb = cpu_ref_ptr(ctx, bias, (size_t)p->k * 4, call, "bias")))
+        return 1;
+    ctx->stats.kernels++;
+    ctx->stats.submissions++;
+    if (ctx->reference) {
+        cpu_conv_ref_forward(&g, px, pw, pb, py);
+        return 0;
+    }
+    cpu_conv_job j = {.ctx = ctx, .g = &g, .x = px, .w = pw, .bias = pb, .y = py};
+    if (cpu_conv_prepare(ctx, &j, call, 0))
+        return 1;
+    return cpu_conv_run(ctx, &j, cpu_conv_forward_images, call);
+}
+
+int cpu_conv2d_backward_data(mlopt_backend_ctx *ctx, const mlopt_conv2d_params *p, mlopt_ref dy,
+                             mlopt_ref w, mlopt_ref dx)
+{
+    const char *call = "conv2d_backward_data";
+    cpu_conv_geom g;
+    if (cpu_conv_check(ctx, call, p, &g))
+        return 1;
+    const float *pdy = cpu_ref_ptr(ctx, dy, (size_t)p->n * p->k * g.ohw * 4, call, "dy");
+    const float *pw = pdy ? cpu_ref_ptr(ctx, w, (size_t)p->k * g.crs * 4, call, "w") : NULL;
+    float *pdx = pw ? cpu_ref_ptr(ctx, dx, (size_t)p->n * p->c * g.hw * 4, call, "dx") : NULL;
+    if (!pdx)
+        return 1;
+    ctx->stats.kernels++;
+    ctx->stats.submissions++;
+    if (ctx->reference)
+        return cpu_conv_ref_backward_data(ctx, &g, pdy, pw, pdx);
+    cpu_conv_job j = {.ctx = ctx, .g = &g, .dy = pdy, .w = pw, .dx = pdx};
+    if (cpu_conv_prepare(ctx, &j, call, 0))
+        return 1;
+    return cpu_conv_run(ctx, &j, cpu_conv_backward_data_images, call);
+}
+
+int cpu_conv2d_backward_filter(mlopt_backend_ctx *ctx, const mlopt_conv2d_params *p, mlopt_ref x,
+                               mlopt_ref dy, mlopt_ref dw, mlopt_ref dbias)
+{
+    const char *call = "conv2d_backward_filter";
+    cpu_conv_geom g;
+    if (cpu_conv_check(ctx, call, p, &g))
+        return 1;
+    size_t wcount = (size_t)p->k * g.crs;
+    const float *px = cpu_ref_ptr(ctx, x, (size_t)p->n * p->c * g.hw * 4, call, "x");
+    const float *pdy = px ? cpu_ref_ptr(ctx, dy, (size_t)p->n * p->k * g.ohw * 4, call, "dy") : NULL;
+    float *pdw = pdy ? cpu_ref_ptr(ctx, dw, wcount * 4, call, "dw") : NULL;
+    if (!pdw)
+        return 1;
+    float *pdb = NULL;
+    if (dbias.buf && !(pdb = cpu_ref_ptr(ctx, dbias, (size_t)p->k * 4, call, "dbias")))
+        return 1;
+    ctx->stats.kernels++;
+    ctx->stats.submissions++;
+    if (pdb) {
+        for (int ko = 0; ko < p->k; ko++) {
+            double acc = 0.0;
+            for (int ni = 0; ni < p->n; ni++) {
+                const float *d = pdy + ((size_t)ni * p->k + ko) * g.ohw;
+                for (size_t i = 0; i < g.ohw; i++)
+                    acc += d[i];
+            }
+            pdb[ko] = (float)acc;
+        }
+    }
+    if (ctx->reference) {
+        cpu_conv_ref_backward_filter(&g, px, pdy, pdw);
+        return 0;
+    }
+    if (p->n == 0 || g.ohw == 0) {
+        memset(pdw, 0, wcount * sizeof(float));
+        return 0;
+    }
+    cpu_conv_job j = {.ctx = ctx, .g = &g, .x = px, .dy = pdy, .dw = pdw};
+    if (cpu_conv_prepare(ctx, &j, call, 1))
+        return 1;
+    if (cpu_conv_run(ctx, &j, cpu_conv_backward_filter_images, call))
+        return 1;
+    if (j.per_thread) {
+        /* sum the per-thread partial gradients */
+        int first = 1;
+        for (int t = 0; t < cpu_threads(ctx); t++) {
+            if (!j.touched[t])
+                continue;
+            const float *part = ctx->conv_dw[t].data;
+            if (first)
+                memcpy(pdw, part, wcount * sizeof(float));
+            else
+                for (size_t i = 0; i < wcount; i++)
+                    pdw[i] += part[i];
+            first = 0;
+        }
+    }
+    return 0;
+}

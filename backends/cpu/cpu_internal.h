@@ -1,0 +1,157 @@
+/* Private declarations shared by the CPU backend's source files. */
+#ifndef MLOPT_CPU_INTERNAL_H
+#define MLOPT_CPU_INTERNAL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mlopt/backend.h"
+
+/* ---- thread pool (cpu_threadpool.c) ---- */
+
+typedef struct cpu_threadpool cpu_threadpool;
+
+/* Body of a parallel loop: handles tasks [begin, end) on worker `thread`. */
+typedef void (*cpu_parallel_fn)(void *arg, size_t begin, size_t end, int thread);
+
+/* Starts nthreads-1 helper threads (the caller is the remaining one).
+ * Returns NULL on failure. */
+cpu_threadpool *cpu_threadpool_create(int nthreads);
+void cpu_threadpool_destroy(cpu_threadpool *pool);
+int cpu_threadpool_size(const cpu_threadpool *pool);
+/* Runs fn over [0, ntasks) split into at most size() contiguous chunks of
+ * equal size (static chunking) and returns when all are done.  With one
+ * thread or one task it simply calls fn on the caller's thread. */
+void cpu_threadpool_run(cpu_threadpool *pool, size_t ntasks, cpu_parallel_fn fn, void *arg);
+
+/* ---- CPU features (cpu_features.c) ---- */
+
+typedef struct cpu_features {
+    int avx2_fma; /* AVX2 + FMA instructions present and YMM state enabled by the OS */
+} cpu_features;
+
+void cpu_detect_features(cpu_features *out);
+
+/* ---- buffers and context ---- */
+
+struct mlopt_buffer {
+    void *data;   /* 64-byte aligned */
+    size_t bytes;
+};
+
+/* A growable scratch area kept in the context so that hot kernels do not
+ * allocate on every call. */
+typedef struct cpu_scratch {
+    void *data;
+    size_t bytes;
+} cpu_scratch;
+
+#define CPU_MAX_THREADS 256
+
+struct mlopt_backend_ctx {
+    char error[512];
+    mlopt_backend_stats stats;
+    int reference;     /* MLOPT_CPU_REF=1: scalar, single-threaded paths only */
+    int use_avx2;      /* SIMD kernels usable (and not in reference mode) */
+    cpu_threadpool *pool;
+    /* conv im2col columns, and GEMM packing areas (one per thread for A) */
+    cpu_scratch conv_cols[CPU_MAX_THREADS];
+    cpu_scratch conv_dw[CPU_MAX_THREADS]; /* per-thread partial filter gradients */
+    cpu_scratch gemm_pack_b[CPU_MAX_THREADS]; /* [0] is shared by a pooled GEMM */
+    cpu_scratch gemm_pack_a[CPU_MAX_THREADS];
+};
+
+/* Records a printf-style message for last_error(); returns 1 so that
+ * callers can write `return cpu_fail(ctx, ...)`. */
+int cpu_fail(mlopt_backend_ctx *ctx, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/* Resolves a ref to a host pointer after checking that `bytes` bytes from
+ * its offset lie inside its buffer.  On failure records an error naming
+ * `call` and `what` and returns NULL. */
+void *cpu_ref_ptr(mlopt_backend_ctx *ctx, mlopt_ref ref, size_t bytes, const char *call,
+                  const char *what);
+
+/* Makes sure the scratch area holds at least `bytes`; returns its pointer
+ * (64-byte aligned) or NULL with an error recorded. */
+void *cpu_scratch_reserve(mlopt_backend_ctx *ctx, cpu_scratch *s, size_t bytes, const char *call);
+void cpu_scratch_release(cpu_scratch *s);
+
+void *cpu_aligned_alloc(size_t bytes);
+
+static inline int cpu_threads(const mlopt_backend_ctx *ctx)
+{
+    return cpu_threadpool_size(ctx->pool);
+}
+
+/* Elements per parallel task for streaming elementwise kernels: small
+ * arrays stay on one thread because waking helpers costs microseconds. */
+#define CPU_PAR_MIN_ELEMS ((size_t)1 << 15)
+
+/* Runs fn over n elements: on the calling thread in reference mode or when
+ * n is small, otherwise split evenly over the pool. */
+static inline void cpu_parallel_elems(mlopt_backend_ctx *ctx, size_t n, size_t min_parallel,
+                                      cpu_parallel_fn fn, void *arg)
+{
+    if (ctx->reference || n < min_parallel || cpu_threads(ctx) == 1)
+        fn(arg, 0, n, 0);
+    else
+        cpu_threadpool_run(ctx->pool, n, fn, arg);
+}
+
+/* Checked float pointer for `count` floats; NULL (error recorded) if the
+ * ref does not hold them. */
+static inline float *cpu_fptr(mlopt_backend_ctx *ctx, mlopt_ref ref, size_t count,
+                              const char *call, const char *what)
+{
+    if (count > SIZE_MAX / sizeof(float)) {
+        cpu_fail(ctx, "%s: %s size overflows", call, what);
+        return NULL;
+    }
+    return (float *)cpu_ref_ptr(ctx, ref, count * sizeof(float), call, what);
+}
+
+static inline void cpu_count_kernel(mlopt_backend_ctx *ctx)
+{
+    ctx->stats.kernels++;
+    ctx->stats.submissions++;
+}
+
+/* ---- GEMM (cpu_gemm_ref.c, cpu_gemm.c, cpu_gemm_avx2.c) ---- */
+
+/* The scalar reference on raw pointers (row-major, strides in elements). */
+void cpu_gemm_ref(int trans_a, int trans_b, int m, int n, int k, float alpha,
+                  const float *a, int lda, const float *b, int ldb, float beta, float *c,
+                  int ldc);
+/* The dispatched GEMM used by every kernel (reference or packed/SIMD).
+ * thread < 0: may use the whole pool.  thread >= 0: the caller is already
+ * inside a parallel loop as that worker; runs on it alone with that
+ * worker's packing buffers, which cpu_gemm_reserve() must have sized.
+ * Returns non-zero only when scratch memory cannot be obtained. */
+int cpu_gemm_dispatch(mlopt_backend_ctx *ctx, int thread, int trans_a, int trans_b, int m, int n,
+                      int k, float alpha, const float *a, int lda, const float *b, int ldb,
+                      float beta, float *c, int ldc, const char *call);
+/* Sizes worker `thread`'s packing buffers for an m x n x k product. */
+int cpu_gemm_reserve(mlopt_backend_ctx *ctx, int thread, int m, int n, int k, const char *call);
+
+/* Blocked GEMM building blocks. */
+#define CPU_GEMM_MR 6
+#define CPU_GEMM_NR 16
+
+/* Micro-kernel: acc[MR][NR] = sum_p apanel[p*MR+i] * bpanel[p*NR+j]; then
+ * C[i][j] = alpha*acc + beta*C (beta == 0: C not read) for i < mr, j < nr. */
+typedef void (*cpu_microkernel_fn)(int kc, const float *apanel, const float *bpanel, float alpha,
+                                   float beta, float *c, int ldc, int mr, int nr);
+void cpu_microkernel_scalar(int kc, const float *apanel, const float *bpanel, float alpha,
+                            float beta, float *c, int ldc, int mr, int nr);
+#if defined(__x86_64__) || defined(_M_X64)
+#define CPU_HAVE_AVX2_KERNELS 1
+void cpu_microkernel_avx2(int kc, const float *apanel, const float *bpanel, float alpha,
+                          float beta, float *c, int ldc, int mr, int nr);
+#endif
+
+#endif
