@@ -10,7 +10,7 @@
 
 typedef struct train_cfg {
     const char *model, *activation, *data, *optimizer, *schedule, *out, *resume, *logdir;
-    int epochs, batch, seed, nesterov, augment, val, limit, test_limit, step_size, quiet;
+    int epochs, batch, seed, nesterov, augment, val, limit, test_limit, step_size, quiet, stop_after;
     float lr, momentum, weight_decay, warmup_epochs, gamma, min_lr;
 } train_cfg;
 
@@ -187,6 +187,7 @@ int cmd_train(int argc, char **argv)
         { "resume", OPT_STRING, &c.resume, "FILE", "continue the run saved in this checkpoint", 0, 0 },
         { "logdir", OPT_STRING, &c.logdir, "DIR", "write TensorBoard events and metrics.csv here", 0, 0 },
         { "quiet", OPT_FLAG, &c.quiet, NULL, "no per-epoch lines on stderr", 0, 0 },
+        { "stop-after", OPT_INT, &c.stop_after, "N", "stop after N epochs of this invocation (continue later with --resume)", 0, 0 },
         GLOBAL_OPTIONS, { 0 } };
     const char *pos[1];
     int npos;
@@ -313,7 +314,8 @@ int cmd_train(int argc, char **argv)
     mlopt_backend_stats stats_sum = { 0 };
     long long stats_steps = 0;
     int epoch = start_epoch;
-    for (; epoch < c.epochs; epoch++) {
+    int last_epoch = c.stop_after > 0 && start_epoch + c.stop_after < c.epochs ? start_epoch + c.stop_after : c.epochs;
+    for (; epoch < last_epoch; epoch++) {
         mlopt_dataset_shuffle(r.train, (uint64_t)c.seed * 1000003ull + (uint64_t)epoch, r.order);
         mlopt_context_reset_stats(r.ctx);
         double t0 = now_seconds();

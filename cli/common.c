@@ -66,6 +66,7 @@ int load_specs(const char *cmd, const char *model, const char *activation, mlopt
     if (activation && (s = mlopt_spec_set_activation(*specs, *n, activation)) != MLOPT_OK) {
         fprintf(stderr, "mlopt %s: --activation: %s\n", cmd, mlopt_last_error());
         free(*specs);
+        *specs = NULL;
         return 1;
     }
     return 0;

@@ -137,7 +137,7 @@ mlopt_status mlopt_trainer_read_metrics(mlopt_trainer *t, double *loss_sum, doub
     if (!isfinite(host[0]))
         return mlopt_set_error(MLOPT_E_NONFINITE,
                                "the loss became %s: training diverged; lower the learning rate (--lr) "
-                               "or use a warm-up (--warmup)",
+                               "or use a warm-up (--warmup-epochs)",
                                isnan(host[0]) ? "NaN" : "infinite");
     return MLOPT_OK;
 }
