@@ -43,6 +43,8 @@ int cmd_backends(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_info(int argc, char **argv);
+int cmd_conformance(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 
 
 

@@ -14,6 +14,8 @@ static const struct {
     { "train", cmd_train, "train a model (default: the tutorial CNN on Fashion-MNIST)" },
     { "eval", cmd_eval, "accuracy, loss and confusion matrix of a checkpoint on the test set" },
     { "info", cmd_info, "per-layer shapes, parameters, FLOPs and memory of a model" },
+    { "conformance", cmd_conformance, "check every backend's kernels against the CPU reference and ONNX tests" },
+    { "bench", cmd_bench, "benchmark GEMM, convolutions, training and inference on each backend" },
 };
 #define NCOMMANDS ((int)(sizeof commands / sizeof commands[0]))
 
