@@ -7,6 +7,8 @@
  * inside each test (Check forks per test) and kept few, because PoCL
  * compiles the kernel program at every create(). */
 #include <check.h>
+#include <ctype.h>
+#include <strings.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -224,6 +226,69 @@ START_TEST(test_probe_and_bogus_selector)
     ck_assert_msg(strstr(err, "nosuchdevice") != NULL, "error should name the selector: %s", err);
     ck_assert_int_ne(h.be->create("99:99", &ctx, err, sizeof err), 0);
     ck_assert_msg(strstr(err, "99:99") != NULL, "error should name the index: %s", err);
+    /* the environment variable selects when the selector is NULL */
+    setenv("MLOPT_OPENCL_DEVICE", "nosuchdevice", 1);
+    ck_assert_int_ne(h.be->create(NULL, &ctx, err, sizeof err), 0);
+    unsetenv("MLOPT_OPENCL_DEVICE");
+    ck_assert_msg(strstr(err, "nosuchdevice") != NULL, "error should name the selector: %s", err);
+
+    /* a case-insensitive name substring selects (one real context creation) */
+    char upper[8] = "";
+    size_t len = strlen(devs[0].name) < 6 ? strlen(devs[0].name) : 6;
+    for (size_t i = 0; i < len; i++)
+        upper[i] = (char)toupper((unsigned char)devs[0].name[i]);
+    upper[len] = '\0';
+    ck_assert_msg(h.be->create(upper, &ctx, err, sizeof err) == 0, "create(%s): %s", upper, err);
+    mlopt_device_info info;
+    ck_assert_int_eq(h.be->device_info(ctx, &info), 0);
+    ck_assert_msg(strncasecmp(info.name, upper, len) == 0, "%s selected %s", upper, info.name);
+    /* an impossible allocation fails with advice, not a crash */
+    mlopt_buffer *huge = NULL;
+    ck_assert_int_ne(h.be->buffer_alloc(ctx, (size_t)1 << 50, &huge), 0);
+    ck_assert_msg(strstr(h.be->last_error(ctx), "try a smaller --batch") != NULL, "%s",
+                  h.be->last_error(ctx));
+    /* invalid geometry is refused with the slot's name */
+    mlopt_conv2d_params bad = {1, 3, 8, 8, 4, 3, 3, 1, 1, 0, 0, 1, 1, 2, 6, 6};
+    ck_assert_int_ne(h.be->conv2d_forward(ctx, &bad, (mlopt_ref){NULL, 0}, (mlopt_ref){NULL, 0},
+                                          (mlopt_ref){NULL, 0}, (mlopt_ref){NULL, 0}),
+                     0);
+    ck_assert_msg(strstr(h.be->last_error(ctx), "conv2d_forward") != NULL, "%s",
+                  h.be->last_error(ctx));
+    h.be->destroy(ctx);
+}
+END_TEST
+
+/* With no ICD registered, probe fails and says why (ocl-icd reads
+ * OCL_ICD_VENDORS once, at the process's first OpenCL call: Check runs
+ * each test in a fresh child). */
+START_TEST(test_no_platform_message)
+{
+    harness_backend h;
+    char err[4096];
+    const char *fork_mode = getenv("CK_FORK");
+    if (fork_mode && strcmp(fork_mode, "no") == 0) {
+        fprintf(stderr, "test_no_platform_message: skipped, needs CK_FORK\n");
+        return;
+    }
+    if (harness_load("opencl", &h, err, sizeof err)) {
+        fprintf(stderr, "test_no_platform_message: skipped, no plugin: %s\n", err);
+        return;
+    }
+    setenv("OCL_ICD_VENDORS", "/nonexistent/mlopt-no-icd", 1);
+    setenv("OPENCL_VENDOR_PATH", "/nonexistent/mlopt-no-icd", 1);
+    mlopt_device_info devs[4];
+    int count = -1;
+    if (h.be->probe(devs, 4, &count, err, sizeof err) == 0) {
+        fprintf(stderr, "test_no_platform_message: skipped, the ICD loader ignored "
+                        "OCL_ICD_VENDORS\n");
+        return;
+    }
+    ck_assert_int_eq(count, 0);
+    ck_assert_msg(strstr(err, "no OpenCL platform") != NULL, "%s", err);
+    ck_assert_msg(strstr(err, "clGetPlatformIDs") != NULL, "%s", err);
+    mlopt_backend_ctx *ctx = NULL;
+    ck_assert_int_ne(h.be->create(NULL, &ctx, err, sizeof err), 0);
+    ck_assert_msg(strstr(err, "no OpenCL platform") != NULL, "%s", err);
 }
 END_TEST
 
@@ -653,6 +718,7 @@ int main(void)
     Suite *s = suite_create("opencl_kernels");
     TCase *tc = tcase_create("opencl");
     tcase_add_test(tc, test_probe_and_bogus_selector);
+    tcase_add_test(tc, test_no_platform_message);
     tcase_add_test(tc, test_memory_elementwise_optimizers);
     tcase_add_test(tc, test_gemm);
     tcase_add_test(tc, test_conv_pool);

@@ -19,7 +19,7 @@ const char *const ocl_kernel_names[OCL_K_COUNT_] = {OCL_KERNEL_LIST(OCL_NAME_ENT
 
 /* Live contexts: CLBlast's program cache is global, so it is cleared only
  * when the last context goes away (otherwise it would pin dead contexts). */
-static int live_contexts;
+static _Atomic int live_contexts;
 
 typedef struct ocl_device_ref {
     cl_platform_id platform;
@@ -105,7 +105,11 @@ static void fill_info(const ocl_device_ref *ref, mlopt_device_info *info)
     get_string(ref->device, CL_DEVICE_VENDOR, info->vendor, sizeof info->vendor);
     get_string(ref->device, CL_DEVICE_VERSION, version, sizeof version);
     get_string(ref->device, CL_DRIVER_VERSION, driver, sizeof driver);
-    snprintf(info->driver, sizeof info->driver, "%.30s, driver %.20s", version, driver);
+    /* "OpenCL 3.0 PoCL HSTR: ..." -> keep "OpenCL 3.0", then the driver's own version */
+    char *space = strchr(version, ' ');
+    if (space && (space = strchr(space + 1, ' ')) != NULL)
+        *space = '\0';
+    snprintf(info->driver, sizeof info->driver, "%.20s, driver %.30s", version, driver);
 
     cl_device_type type = 0;
     cl_bool unified = CL_FALSE, available = CL_FALSE, compiler = CL_FALSE;

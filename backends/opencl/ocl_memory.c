@@ -93,9 +93,11 @@ int ocl_ensure_scratch(ocl_ctx *ctx, ocl_scratch *s, size_t bytes, const char *w
 
 int ocl_check_count(ocl_ctx *ctx, size_t n, const char *slot)
 {
-    if (n > (size_t)INT_MAX)
-        return ocl_fail(ctx, "%s: %zu elements exceed the OpenCL backend's limit of %d per call",
-                        slot, n, INT_MAX);
+    /* kernels index with int and step by the grid size: keep i + grid in range */
+    size_t limit = (size_t)INT_MAX - (size_t)OCL_MAX_GROUPS * 256;
+    if (n > limit)
+        return ocl_fail(ctx, "%s: %zu elements exceed the OpenCL backend's limit of %zu per call",
+                        slot, n, limit);
     return 0;
 }
 
