@@ -404,6 +404,7 @@ mlopt_status mlopt_spec_format(const mlopt_layer_spec *layers, int count, char *
 mlopt_status mlopt_model_from_specs(mlopt_context *ctx, int in_c, int in_h, int in_w,
                                     const mlopt_layer_spec *layers, int count, uint64_t seed, mlopt_model **out)
 {
+    *out = NULL; /* like every other constructor: callers may destroy *out on failure */
     mlopt_model *m;
     TRY(mlopt_model_create(ctx, in_c, in_h, in_w, &m));
     for (int i = 0; i < count; i++) {
