@@ -232,7 +232,7 @@ void vk_describe_device(const vk_instance_fns *I, VkPhysicalDevice pd, mlopt_dev
     snprintf(api, sizeof api, "VK %u.%u.%u", VK_API_VERSION_MAJOR(props.apiVersion),
              VK_API_VERSION_MINOR(props.apiVersion), VK_API_VERSION_PATCH(props.apiVersion));
     if (have_driver_props && drv.driverName[0])
-        snprintf(info->driver, sizeof info->driver, "%.16s %.24s, %.16s", drv.driverName,
+        snprintf(info->driver, sizeof info->driver, "%.20s %.30s, %.10s", drv.driverName,
                  drv.driverInfo, api);
     else if (props.vendorID == 0x10DE) /* NVIDIA packs 10.8.8.6 bits */
         snprintf(info->driver, sizeof info->driver, "%u.%u.%u, %s", props.driverVersion >> 22,

@@ -64,7 +64,7 @@ static int check_gemm(mlopt_backend_ctx *ctx, const char *slot, int ta, int tb, 
     if (m < 0 || n < 0 || k < 0 || batch < 0)
         return vk_fail(ctx, "%s: negative size (m=%d n=%d k=%d batch=%d)", slot, m, n, k, batch);
     int ar = ta ? k : m, ac = ta ? m : k, br = tb ? n : k, bc = tb ? k : n;
-    if (lda < (ac > 1 ? ac : 1) || ldb < (bc > 1 ? bc : 1) || ldc < (n > 1 ? n : 1))
+    if (lda < ac || ldb < bc || ldc < n)
         return vk_fail(ctx, "%s: leading dimension too small (lda=%d ldb=%d ldc=%d)", slot, lda,
                        ldb, ldc);
     if (sa < 0 || sb < 0 || sc < 0)

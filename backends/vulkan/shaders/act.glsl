@@ -43,7 +43,7 @@ float act_df(uint act, float v, float alpha, float beta)
     case 6u: { float t = safe_tanh(v); return 1.0 - t * t; }
     case 7u: { float s = sigmoid(v); return s * (1.0 - s); }
     case 8u: { float u = alpha * v + beta; return (u > 0.0 && u < 1.0) ? alpha : 0.0; }
-    case 9u: return v < -3.0 ? 0.0 : (v > 3.0 ? 1.0 : v / 3.0 + 0.5);
+    case 9u: return v <= -3.0 ? 0.0 : (v < 3.0 ? v / 3.0 + 0.5 : 1.0); // PyTorch kinks
     default: return 1.0;
     }
 }

@@ -37,7 +37,7 @@ void main()
         }
         float outv;
         if (p.mode == 0u)
-            outv = best; // a window entirely in the padding yields 0
+            outv = inside > 0u ? best : uintBitsToFloat(0xff800000u); // -inf like the reference
         else if (p.mode == 1u)
             outv = inside > 0u ? sum / float(inside) : 0.0;
         else

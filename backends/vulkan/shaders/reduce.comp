@@ -19,13 +19,13 @@ void main()
     for (uint j = part * WG + LID; j < p.len; j += parts * WG) {
         float v = x[base + j];
         if (p.mode == 0u) acc += v;
-        else if (p.mode == 1u) acc = max(acc, abs(v));
+        else if (p.mode == 1u) acc = op_max_nan(acc, abs(v));
         else if (p.mode == 2u) acc += abs(v);
         else acc += v * v;
     }
     red[LID] = acc;
     if (p.mode == 1u) {
-        WG_REDUCE(red, op_max)
+        WG_REDUCE(red, op_max_nan)
     } else {
         WG_REDUCE(red, op_add)
     }
