@@ -756,6 +756,11 @@ START_TEST(test_training_step_single_submission)
 }
 END_TEST
 
+static void force_staging(void)
+{
+    setenv("MLOPT_VULKAN_STAGING", "1", 1);
+}
+
 int main(void)
 {
     Suite *s = suite_create("vulkan_kernels");
@@ -771,6 +776,15 @@ int main(void)
     tcase_add_test(tc, test_elementwise_reductions_optimizers);
     tcase_add_test(tc, test_training_step_single_submission);
     suite_add_tcase(s, tc);
+    /* The same checks through staging buffers (the discrete-GPU path), also
+     * on devices whose memory is host-visible. */
+    TCase *staged = tcase_create("staging");
+    tcase_add_checked_fixture(staged, force_staging, NULL);
+    tcase_add_test(staged, test_memory_and_recording);
+    tcase_add_test(staged, test_gemm);
+    tcase_add_test(staged, test_conv);
+    tcase_add_test(staged, test_training_step_single_submission);
+    suite_add_tcase(s, staged);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);

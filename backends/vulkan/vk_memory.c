@@ -86,7 +86,8 @@ int vk_memory_init(mlopt_backend_ctx *ctx)
     /* Unified memory (lavapipe, integrated GPUs): use device-local host-visible
      * memory directly.  A discrete GPU's host-visible device memory (BAR) is
      * slow to read from the host, so there we stage instead. */
-    if (ctx->info.type != MLOPT_DEVICE_GPU)
+    const char *force_staging = getenv("MLOPT_VULKAN_STAGING"); /* tests the dGPU path */
+    if (ctx->info.type != MLOPT_DEVICE_GPU && !(force_staging && *force_staging == '1'))
         t = find_type(ctx, req.memoryTypeBits, dl | hvc);
     ctx->direct_host = t >= 0;
     if (t < 0)
