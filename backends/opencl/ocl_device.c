@@ -377,6 +377,7 @@ void ocl_destroy(mlopt_backend_ctx *ctx)
     release_scratch(&ctx->col);
     release_scratch(&ctx->aux);
     release_scratch(&ctx->partials);
+    release_scratch(&ctx->gemm_tmp);
     if (ctx->dummy)
         clReleaseMemObject(ctx->dummy);
     if (ctx->queue)

@@ -52,10 +52,27 @@ int ocl_gemm_elems(ocl_ctx *ctx, int trans_a, int trans_b, int m, int n, int k, 
     CLBlastStatusCode st;
     const char *call;
     if (batch == 1) {
-        call = "CLBlastSgemm";
-        st = CLBlastSgemm(CLBlastLayoutRowMajor, ta, tb, (size_t)m, (size_t)n, (size_t)k, alpha,
-                          a, a_off, (size_t)lda, b, b_off, (size_t)ldb, beta, c, c_off,
-                          (size_t)ldc, &ctx->queue, NULL);
+        /* CLBlast would otherwise create (and free) its temporary buffer on
+         * every call; keep one in the context instead. */
+        size_t tmp_bytes = 0;
+        call = "CLBlastSGemmTempBufferSize";
+        st = CLBlastSGemmTempBufferSize(CLBlastLayoutRowMajor, ta, tb, (size_t)m, (size_t)n,
+                                        (size_t)k, a_off, (size_t)lda, b_off, (size_t)ldb, c_off,
+                                        (size_t)ldc, &ctx->queue, &tmp_bytes);
+        if (st == CLBlastSuccess && tmp_bytes > 0) {
+            if (ocl_ensure_scratch(ctx, &ctx->gemm_tmp, tmp_bytes, "GEMM temporary"))
+                return 1;
+            call = "CLBlastSgemmWithTempBuffer";
+            st = CLBlastSgemmWithTempBuffer(CLBlastLayoutRowMajor, ta, tb, (size_t)m, (size_t)n,
+                                            (size_t)k, alpha, a, a_off, (size_t)lda, b, b_off,
+                                            (size_t)ldb, beta, c, c_off, (size_t)ldc,
+                                            &ctx->queue, NULL, ctx->gemm_tmp.mem);
+        } else if (st == CLBlastSuccess) {
+            call = "CLBlastSgemm";
+            st = CLBlastSgemm(CLBlastLayoutRowMajor, ta, tb, (size_t)m, (size_t)n, (size_t)k,
+                              alpha, a, a_off, (size_t)lda, b, b_off, (size_t)ldb, beta, c, c_off,
+                              (size_t)ldc, &ctx->queue, NULL);
+        }
     } else {
         call = "CLBlastSgemmStridedBatched";
         st = CLBlastSgemmStridedBatched(CLBlastLayoutRowMajor, ta, tb, (size_t)m, (size_t)n,

@@ -70,6 +70,7 @@ struct mlopt_backend_ctx {
     ocl_scratch col;                /* im2col / col2im columns */
     ocl_scratch aux;                /* transposed dy for conv filter grads */
     ocl_scratch partials;           /* per-row / per-group reduction partials */
+    ocl_scratch gemm_tmp;           /* CLBlast's padded/transposed GEMM operands */
 
     ocl_pending_upload *uploads;
     size_t n_uploads, cap_uploads, pending_upload_bytes;
