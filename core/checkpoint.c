@@ -17,6 +17,8 @@ struct mlopt_checkpoint {
 mlopt_status mlopt_checkpoint_save(const char *path, mlopt_model *m, mlopt_optimizer *opt, const mlopt_meta *meta,
                                    int nmeta)
 {
+    if (!m->initialized) /* its parameter tensors do not exist yet */
+        return mlopt_set_error(MLOPT_E_INVALID, "cannot save %s: the model is not initialized (call mlopt_model_init)", path);
     int np = mlopt_model_param_count(m);
     int ns = opt ? mlopt_optimizer_state_count(opt) : 0;
     int total = np + ns;
@@ -157,6 +159,8 @@ static mlopt_status load_tensor(const mlopt_checkpoint *ck, const char *name, ml
 
 mlopt_status mlopt_checkpoint_load_weights(const mlopt_checkpoint *ck, mlopt_model *m)
 {
+    if (!m->initialized) /* its parameter tensors do not exist yet */
+        return mlopt_set_error(MLOPT_E_INVALID, "cannot load %s: the model is not initialized (call mlopt_model_init)", ck->path);
     int np = mlopt_model_param_count(m);
     for (int i = 0; i < np; i++) {
         mlopt_param *p = mlopt_model_param_at(m, i);
