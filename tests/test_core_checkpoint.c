@@ -350,6 +350,58 @@ START_TEST(truncated_and_foreign_files_are_refused)
 }
 END_TEST
 
+/* A valid safetensors file without mlopt's metadata is not a checkpoint. */
+START_TEST(plain_safetensors_is_not_a_checkpoint)
+{
+    char dir[256], path[512];
+    make_temp_dir(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/plain.safetensors", dir);
+    const char header[] = "{\"__metadata__\":{\"format\":\"pt\"}}";
+    uint64_t len = sizeof header - 1;
+    unsigned char le[8];
+    for (int i = 0; i < 8; i++)
+        le[i] = (unsigned char)(len >> (8 * i));
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    fwrite(le, 1, 8, f);
+    fwrite(header, 1, (size_t)len, f);
+    fclose(f);
+    mlopt_checkpoint *ck = NULL;
+    CK_FAILS(mlopt_checkpoint_open(path, &ck), MLOPT_E_FORMAT, "plain.safetensors", "not an mlopt checkpoint");
+    ck_assert_ptr_null(ck);
+    remove_dir(dir);
+}
+END_TEST
+
+/* A model whose parameters were never allocated cannot be saved or
+ * loaded into: a clear error, not a NULL dereference. */
+START_TEST(uninitialized_model_is_refused)
+{
+    char dir[256], path[512];
+    make_temp_dir(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/ck.safetensors", dir);
+    mlopt_context *ctx = open_cpu();
+    mlopt_model *ready = model_from_text(ctx, 1, 2, 2, "flatten\nlinear 2\n", 1);
+    CK_OK(mlopt_checkpoint_save(path, ready, NULL, NULL, 0));
+    mlopt_model *m = NULL;
+    CK_OK(mlopt_model_create(ctx, 1, 2, 2, &m));
+    mlopt_layer_spec fl = { .kind = MLOPT_LAYER_FLATTEN }, lin = { .kind = MLOPT_LAYER_LINEAR, .out = 2 };
+    CK_OK(mlopt_model_add(m, &fl));
+    CK_OK(mlopt_model_add(m, &lin));
+    char other[600];
+    snprintf(other, sizeof other, "%s/other.safetensors", dir);
+    CK_FAILS(mlopt_checkpoint_save(other, m, NULL, NULL, 0), MLOPT_E_INVALID, "initialized");
+    mlopt_checkpoint *ck = NULL;
+    CK_OK(mlopt_checkpoint_open(path, &ck));
+    CK_FAILS(mlopt_checkpoint_load_weights(ck, m), MLOPT_E_INVALID, "initialized");
+    mlopt_checkpoint_close(ck);
+    mlopt_model_destroy(m);
+    mlopt_model_destroy(ready);
+    mlopt_context_destroy(ctx);
+    remove_dir(dir);
+}
+END_TEST
+
 static Suite *checkpoint_suite(void)
 {
     Suite *s = suite_create("core_checkpoint");
@@ -361,6 +413,8 @@ static Suite *checkpoint_suite(void)
     tcase_add_test(tc, weights_only_into_same_structure);
     tcase_add_test(tc, different_model_is_refused);
     tcase_add_test(tc, truncated_and_foreign_files_are_refused);
+    tcase_add_test(tc, plain_safetensors_is_not_a_checkpoint);
+    tcase_add_test(tc, uninitialized_model_is_refused);
     suite_add_tcase(s, tc);
     return s;
 }

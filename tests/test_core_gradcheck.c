@@ -359,6 +359,31 @@ START_TEST(batchnorm_eval_matches_running_stats)
 }
 END_TEST
 
+/* Batch-norm straight after the input (only a flatten before it): no layer
+ * before it needs an input gradient, but batch-norm's own parameter
+ * gradients must still be right. */
+START_TEST(batchnorm_after_flatten)
+{
+    gradcheck_spec("flatten\nbatchnorm\nlinear 3\n", 1, 2, 2, 4, 53);
+}
+END_TEST
+
+START_TEST(batchnorm_backward_after_eval_forward_is_refused)
+{
+    gc_model g;
+    gc_open(&g, 1, 3, 3, 2, "conv 2 k=3\nbatchnorm\nflatten\nlinear 3\n", 54, -1.0, 1.0);
+    float logits[16 * 64];
+    forward_logits(&g, 0, logits);
+    int ds[2] = { g.n, g.classes };
+    mlopt_tensor *d = NULL;
+    CK_OK(mlopt_tensor_create(g.ctx, MLOPT_F32, 2, ds, &d));
+    CK_OK(mlopt_tensor_fill(d, 0.1f));
+    CK_FAILS(mlopt_model_backward(g.m, d), MLOPT_E_INVALID, "bn1", "evaluation");
+    mlopt_tensor_destroy(d);
+    gc_close(&g);
+}
+END_TEST
+
 /* ---- dropout ---- */
 
 /* Dropout as the last layer makes its mask visible: mask = training logits
@@ -462,6 +487,52 @@ START_TEST(backward_overwrites_gradients)
 }
 END_TEST
 
+/* A smaller batch after a larger one reuses the larger buffers: the first
+ * rows must come out as if the smaller batch had been run alone. */
+START_TEST(smaller_batch_after_larger)
+{
+    const char *spec = "conv 3 k=3 p=1\nbatchnorm\nact relu\nmaxpool 2\nflatten\nlinear 4\n";
+    mlopt_context *ctx = open_cpu();
+    mlopt_model *a = model_from_text(ctx, 1, 4, 4, spec, 3), *b = model_from_text(ctx, 1, 4, 4, spec, 3);
+    float host[4 * 16];
+    test_rng r = { 17 };
+    for (int i = 0; i < 64; i++)
+        host[i] = (float)test_rng_uniform(&r, -1, 1);
+    int s4[4] = { 4, 1, 4, 4 }, s2[4] = { 2, 1, 4, 4 };
+    mlopt_tensor *x4, *x2, *logits;
+    CK_OK(mlopt_tensor_create(ctx, MLOPT_F32, 4, s4, &x4));
+    CK_OK(mlopt_tensor_create(ctx, MLOPT_F32, 4, s2, &x2));
+    CK_OK(mlopt_tensor_upload(x4, host, sizeof host));
+    CK_OK(mlopt_tensor_upload(x2, host + 32, 32 * sizeof(float))); /* samples 2 and 3 */
+    CK_OK(mlopt_model_forward(a, x4, 1, &logits));
+    CK_OK(mlopt_model_forward(a, x2, 1, &logits));
+    ck_assert_int_eq(logits->shape[0], 2);
+    float la[8], lb[8];
+    CK_OK(mlopt_tensor_download(logits, la, sizeof la));
+    CK_OK(mlopt_model_forward(b, x2, 1, &logits));
+    CK_OK(mlopt_tensor_download(logits, lb, sizeof lb));
+    ck_assert(memcmp(la, lb, sizeof la) == 0);
+    /* And the backward of the small batch gives the same gradients. */
+    int ds[2] = { 2, 4 };
+    mlopt_tensor *d;
+    CK_OK(mlopt_tensor_create(ctx, MLOPT_F32, 2, ds, &d));
+    float dl[8] = { 0.1f, -0.2f, 0.3f, -0.2f, 0.05f, 0.05f, -0.3f, 0.2f };
+    CK_OK(mlopt_tensor_upload(d, dl, sizeof dl));
+    CK_OK(mlopt_model_backward(a, d));
+    CK_OK(mlopt_model_backward(b, d));
+    float ga[27], gb[27];
+    CK_OK(mlopt_tensor_download(mlopt_model_grad(a, 0), ga, sizeof ga));
+    CK_OK(mlopt_tensor_download(mlopt_model_grad(b, 0), gb, sizeof gb));
+    ck_assert(memcmp(ga, gb, sizeof ga) == 0);
+    mlopt_tensor_destroy(d);
+    mlopt_tensor_destroy(x2);
+    mlopt_tensor_destroy(x4);
+    mlopt_model_destroy(a);
+    mlopt_model_destroy(b);
+    mlopt_context_destroy(ctx);
+}
+END_TEST
+
 START_TEST(backward_without_forward_is_refused)
 {
     mlopt_context *ctx = open_cpu();
@@ -494,6 +565,9 @@ static Suite *gradcheck_suite(void)
     tcase_add_test(tc, batchnorm_2d);
     tcase_add_test(tc, batchnorm_1d);
     tcase_add_test(tc, batchnorm_eval_matches_running_stats);
+    tcase_add_test(tc, batchnorm_after_flatten);
+    tcase_add_test(tc, batchnorm_backward_after_eval_forward_is_refused);
+    tcase_add_test(tc, smaller_batch_after_larger);
     tcase_add_test(tc, dropout_backward_uses_forward_mask);
     tcase_add_test(tc, dropout_mask_statistics);
     tcase_add_test(tc, small_cnn_end_to_end);

@@ -130,6 +130,33 @@ START_TEST(garbage_file_is_refused)
 }
 END_TEST
 
+static void copy_file(const char *src, const char *dst)
+{
+    FILE *in = fopen(src, "rb"), *out = fopen(dst, "wb");
+    ck_assert_msg(in && out, "copy %s -> %s", src, dst);
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, in)) > 0)
+        ck_assert_uint_eq(fwrite(buf, 1, n, out), n);
+    fclose(in);
+    fclose(out);
+}
+
+START_TEST(plugin_named_differently_from_its_file_is_refused)
+{
+    char dir[256], path[512];
+    make_temp_dir(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/mlopt-backend-alias.so", dir);
+    copy_file(MLOPT_CORE_TEST_PLUGIN_DIR "/mlopt-backend-minimal.so", path);
+    setenv("MLOPT_PLUGIN_PATH", dir, 1);
+    mlopt_context *ctx = NULL;
+    CK_FAILS(mlopt_context_create("alias", NULL, &ctx), MLOPT_E_BACKEND, "mlopt-backend-alias.so", "'minimal'",
+             "'alias'");
+    ck_assert_ptr_null(ctx);
+    remove_dir(dir);
+}
+END_TEST
+
 START_TEST(scan_reports_every_test_plugin)
 {
     use_test_plugins();
@@ -273,6 +300,7 @@ static Suite *loader_suite(void)
     tcase_add_test(tc, missing_required_slot_is_named);
     tcase_add_test(tc, no_entry_symbol_is_refused);
     tcase_add_test(tc, garbage_file_is_refused);
+    tcase_add_test(tc, plugin_named_differently_from_its_file_is_refused);
     tcase_add_test(tc, scan_reports_every_test_plugin);
     tcase_add_test(tc, nodevice_create_fails_with_reason);
     tcase_add_test(tc, automatic_choice_ignores_broken_plugins);
