@@ -4,9 +4,6 @@
 
 #include "ocl_internal.h"
 
-/* Upper bound on the column scratch (floats) before the batch is chunked. */
-#define OCL_COL_MAX_FLOATS ((size_t)32 << 20)
-
 typedef struct conv_dims {
     int cg, kg;           /* channels per group in / out */
     size_t crs, crs_g;    /* rows of the column matrix (all groups / one group) */
@@ -39,7 +36,7 @@ static int conv_check(ocl_ctx *ctx, const mlopt_conv2d_params *p, const char *sl
 static int chunk_images(ocl_ctx *ctx, const mlopt_conv2d_params *p, const conv_dims *d)
 {
     size_t per_image = d->crs * d->ohw;
-    size_t cap = OCL_COL_MAX_FLOATS;
+    size_t cap = ctx->col_max_floats;
     if (ctx->max_alloc && ctx->max_alloc / 4 < cap)
         cap = ctx->max_alloc / 4;
     size_t nb = per_image ? cap / per_image : 1;

@@ -324,6 +324,11 @@ int ocl_create(const char *selector, mlopt_backend_ctx **out, char *err, size_t 
     cl_ulong max_alloc = 0;
     clGetDeviceInfo(ctx->device, CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof max_alloc, &max_alloc, NULL);
     ctx->max_alloc = (size_t)max_alloc;
+    /* 128 MiB of columns by default; the variable lets tests force chunking */
+    ctx->col_max_floats = (size_t)32 << 20;
+    const char *col_env = getenv("MLOPT_OPENCL_MAX_COL_FLOATS");
+    if (col_env && atol(col_env) > 0)
+        ctx->col_max_floats = (size_t)atol(col_env);
 
     cl_int st;
     cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)ctx->platform, 0};

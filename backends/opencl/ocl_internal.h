@@ -65,6 +65,7 @@ struct mlopt_backend_ctx {
     size_t kernel_wg[OCL_K_COUNT_]; /* power-of-two work-group size per kernel */
     mlopt_device_info info;
     size_t max_alloc;               /* CL_DEVICE_MAX_MEM_ALLOC_SIZE */
+    size_t col_max_floats;          /* im2col scratch bound; the batch is chunked beyond */
 
     cl_mem dummy;                   /* bound where an optional tensor is absent */
     ocl_scratch col;                /* im2col / col2im columns */
