@@ -169,7 +169,7 @@ static mlopt_status parse_line(char *line_text, const char *src, int line, spec_
 {
     char *tok[16];
     int nt = 0;
-    for (char *p = strtok(line_text, " \t\r"); p && nt < 16; p = strtok(NULL, " \t\r"))
+    for (char *save = NULL, *p = strtok_r(line_text, " \t\r", &save); p && nt < 16; p = strtok_r(NULL, " \t\r", &save))
         tok[nt++] = p;
     if (nt == 0)
         return MLOPT_OK;
