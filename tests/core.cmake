@@ -34,7 +34,9 @@ add_dependencies(test_core_loader ${MLOPT_CORE_TEST_PLUGIN_TARGETS})
 
 mlopt_add_check_test(test_core_gradcheck SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_core_gradcheck.c TIMEOUT 30)
 mlopt_add_check_test(test_core_training SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_core_training.c TIMEOUT 30)
-mlopt_add_check_test(test_core_spec SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_core_spec.c TIMEOUT 20)
+find_package(Threads REQUIRED)
+mlopt_add_check_test(test_core_spec SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_core_spec.c TIMEOUT 20
+  LIBS Threads::Threads)
 mlopt_add_check_test(test_core_checkpoint SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_core_checkpoint.c TIMEOUT 20)
 
 # Every core test runs on the cpu backend: build it with them.

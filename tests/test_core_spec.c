@@ -1,6 +1,8 @@
 /* Model specs: presets, inferred shapes, parameter and FLOP counts,
  * activation swaps, the text format's round trip, and parse/shape errors
  * with "file:line:" messages. */
+#include <pthread.h>
+
 #include "test_core_util.h"
 
 static mlopt_model *preset_model(mlopt_context *ctx, const char *name)
@@ -478,6 +480,45 @@ START_TEST(model_building_errors)
 }
 END_TEST
 
+/* Parsing is reentrant: tuning builds models on several threads at once.
+ * (A strtok-based tokenizer mixed up the two threads' lines.) */
+static const char *const thread_specs[2] = {
+    "conv 8 k=3 s=2 p=1\nact relu\nmaxpool 2\nflatten\nlinear 10\n",
+    "linear 7 bias=0\ndropout 0.25\nact leaky_relu 0.2\nbatchnorm eps=0.001\n",
+};
+
+static void *parse_many(void *arg)
+{
+    long id = (long)arg, bad = 0;
+    for (int i = 0; i < 4000; i++) {
+        mlopt_layer_spec *s;
+        int n;
+        if (mlopt_spec_parse(thread_specs[id], "t", &s, &n) != MLOPT_OK) {
+            bad++;
+            continue;
+        }
+        if (id == 0)
+            bad += n != 5 || s[0].kernel != 3 || s[0].stride != 2 || s[0].pad != 1 || s[4].out != 10;
+        else
+            bad += n != 4 || s[0].out != 7 || !s[0].no_bias || s[2].alpha != 0.2f || s[3].alpha != 0.001f;
+        free(s);
+    }
+    return (void *)bad;
+}
+
+START_TEST(parsing_on_two_threads)
+{
+    pthread_t t[2];
+    void *bad[2];
+    for (long i = 0; i < 2; i++)
+        ck_assert_int_eq(pthread_create(&t[i], NULL, parse_many, (void *)i), 0);
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], &bad[i]);
+    ck_assert_msg(bad[0] == NULL && bad[1] == NULL, "wrong parses: %ld and %ld of 4000", (long)bad[0],
+                  (long)bad[1]);
+}
+END_TEST
+
 static Suite *spec_suite(void)
 {
     Suite *s = suite_create("core_spec");
@@ -492,6 +533,7 @@ static Suite *spec_suite(void)
     tcase_add_loop_test(tc, parse_errors_name_file_and_line, 0, (int)(sizeof spec_errors / sizeof spec_errors[0]));
     tcase_add_test(tc, spec_load_file_and_presets);
     tcase_add_test(tc, model_building_errors);
+    tcase_add_test(tc, parsing_on_two_threads);
     suite_add_tcase(s, tc);
     return s;
 }
