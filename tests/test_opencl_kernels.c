@@ -692,6 +692,25 @@ START_TEST(test_norm_softmax_losses)
             twin_free(&p, all[i]);
         free(hx), free(hdy), free(hg), free(hbeta), free(hrm), free(hrv), free(hl);
     }
+    /* an out-of-range label is reported (at the next synchronization) */
+    {
+        int32_t hl[3] = {1, 5, 0};
+        float hx[6] = {0.1f, 0.2f, 0.3f, 0.4f, 0.5f, 0.6f}, zero = 0.0f;
+        twin x = twin_make(&p, hx, 6, 0), labels = twin_ints(&p, hl, 3);
+        twin loss = twin_make(&p, &zero, 1, 0);
+        harness_backend *o = &p.b[0];
+        int rc = o->be->softmax_xent(o->ctx, 3, 2, 1.0f, tref(&x, 0), tref(&labels, 0),
+                                     tref(&loss, 0), NOREF, 1.0f);
+        if (rc == 0)
+            rc = o->be->synchronize(o->ctx);
+        ck_assert_int_ne(rc, 0);
+        ck_assert_msg(strstr(o->be->last_error(o->ctx), "label 5 of row 1") != NULL, "%s",
+                      o->be->last_error(o->ctx));
+        ck_assert_int_eq(o->be->synchronize(o->ctx), 0); /* reported once */
+        twin_free(&p, &x);
+        twin_free(&p, &labels);
+        twin_free(&p, &loss);
+    }
     /* argmax ties: first maximum wins */
     {
         int rows = 3, cols = 300;

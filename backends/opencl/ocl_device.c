@@ -348,6 +348,13 @@ int ocl_create(const char *selector, mlopt_backend_ctx **out, char *err, size_t 
         ocl_fail_status(ctx, st, "clCreateBuffer", "16 bytes");
         goto fail;
     }
+    const cl_int zeros[2] = {0, 0};
+    ctx->bad_label = clCreateBuffer(ctx->context, CL_MEM_READ_WRITE | CL_MEM_COPY_HOST_PTR,
+                                    sizeof zeros, (void *)zeros, &st);
+    if (st != CL_SUCCESS) {
+        ocl_fail_status(ctx, st, "clCreateBuffer", "8 bytes");
+        goto fail;
+    }
     if (build_program(ctx))
         goto fail;
     *out = ctx;
@@ -385,6 +392,8 @@ void ocl_destroy(mlopt_backend_ctx *ctx)
     release_scratch(&ctx->gemm_tmp);
     if (ctx->dummy)
         clReleaseMemObject(ctx->dummy);
+    if (ctx->bad_label)
+        clReleaseMemObject(ctx->bad_label);
     if (ctx->queue)
         clReleaseCommandQueue(ctx->queue);
     if (--live_contexts == 0)

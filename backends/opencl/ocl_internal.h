@@ -68,6 +68,9 @@ struct mlopt_backend_ctx {
     size_t col_max_floats;          /* im2col scratch bound; the batch is chunked beyond */
 
     cl_mem dummy;                   /* bound where an optional tensor is absent */
+    cl_mem bad_label;               /* int[2]: first out-of-range label (row+1, label) */
+    int bad_label_armed;            /* a kernel that may set it ran since the last check */
+    int bad_label_cols;
     ocl_scratch col;                /* im2col / col2im columns */
     ocl_scratch aux;                /* transposed dy for conv filter grads */
     ocl_scratch partials;           /* per-row / per-group reduction partials */

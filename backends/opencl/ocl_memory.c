@@ -53,6 +53,27 @@ void ocl_release_uploads(ocl_ctx *ctx)
     reap_uploads(ctx, 1);
 }
 
+/* After the queue drained: reports an out-of-range label that softmax_xent
+ * found on the device (the CPU backend refuses those synchronously). */
+static int check_bad_label(ocl_ctx *ctx)
+{
+    if (!ctx->bad_label_armed)
+        return 0;
+    ctx->bad_label_armed = 0;
+    cl_int found[2] = {0, 0};
+    cl_int st = clEnqueueReadBuffer(ctx->queue, ctx->bad_label, CL_TRUE, 0, sizeof found, found,
+                                    0, NULL, NULL);
+    if (st != CL_SUCCESS)
+        return ocl_fail_status(ctx, st, "clEnqueueReadBuffer", "label check");
+    if (found[0] == 0)
+        return 0;
+    const cl_int zeros[2] = {0, 0};
+    clEnqueueWriteBuffer(ctx->queue, ctx->bad_label, CL_TRUE, 0, sizeof zeros, zeros, 0, NULL,
+                         NULL);
+    return ocl_fail(ctx, "softmax_xent: label %d of row %d is outside [0, %d)", found[1],
+                    found[0] - 1, ctx->bad_label_cols);
+}
+
 int ocl_finish(ocl_ctx *ctx, const char *why)
 {
     cl_int st = clFinish(ctx->queue);
@@ -62,7 +83,7 @@ int ocl_finish(ocl_ctx *ctx, const char *why)
     if (st != CL_SUCCESS)
         return ocl_fail_status(ctx, st, "clFinish", why);
     reap_uploads(ctx, 1);
-    return 0;
+    return check_bad_label(ctx);
 }
 
 int ocl_ensure_scratch(ocl_ctx *ctx, ocl_scratch *s, size_t bytes, const char *what)
@@ -298,7 +319,7 @@ int ocl_download(ocl_ctx *ctx, void *dst, mlopt_ref src, size_t bytes)
                             : "");
     ctx->stats.bytes_d2h += bytes;
     reap_uploads(ctx, 1); /* the queue drained up to this read */
-    return 0;
+    return check_bad_label(ctx);
 }
 
 int ocl_copy(ocl_ctx *ctx, mlopt_ref dst, mlopt_ref src, size_t bytes)

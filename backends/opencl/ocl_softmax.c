@@ -65,6 +65,7 @@ int ocl_softmax_xent(ocl_ctx *ctx, int rows, int cols, float inv_temp, mlopt_ref
     ocl_args a = ocl_args_begin(ctx, OCL_K_softmax_xent_rows);
     ocl_arg_ref(&a, logits);
     ocl_arg_ref(&a, labels);
+    ocl_arg_mem(&a, ctx->bad_label);
     ocl_arg_mem(&a, ctx->partials.mem);
     ocl_arg_ref(&a, dlogits);
     ocl_arg_int(&a, dlogits.buf != NULL);
@@ -74,6 +75,8 @@ int ocl_softmax_xent(ocl_ctx *ctx, int rows, int cols, float inv_temp, mlopt_ref
     ocl_arg_local(&a, wg * sizeof(float));
     if (ocl_launch(&a, (size_t)rows * wg, wg))
         return 1;
+    ctx->bad_label_armed = 1;
+    ctx->bad_label_cols = cols;
     return accumulate_partials(ctx, rows, loss_sum);
 }
 

@@ -30,8 +30,11 @@ __kernel void softmax_rows(__global const float *x, int x_off, __global float *y
     }
 }
 
+/* A label outside [0, cols) cannot be reported synchronously: the first
+ * such row (+1) and its label go to bad_label[0..1], which the host checks at
+ * its next synchronization. */
 __kernel void softmax_xent_rows(__global const float *x, int x_off, __global const int *labels,
-                                int labels_off, __global float *partial,
+                                int labels_off, __global int *bad_label, __global float *partial,
                                 __global float *dlogits, int d_off, int has_d, int cols,
                                 float inv_temp, float grad_scale, __local float *scratch)
 {
@@ -41,8 +44,11 @@ __kernel void softmax_xent_rows(__global const float *x, int x_off, __global con
     int label = labels[labels_off + row];
     float lse = row_logsumexp(xr, cols, inv_temp, scratch);
     int valid = label >= 0 && label < cols;
-    if (get_local_id(0) == 0)
+    if (get_local_id(0) == 0) {
         partial[row] = valid ? lse - xr[label] * inv_temp : 0.0f;
+        if (!valid && atomic_cmpxchg(bad_label, 0, row + 1) == 0)
+            bad_label[1] = label;
+    }
     if (has_d) {
         float k = inv_temp * grad_scale;
         for (int j = get_local_id(0); j < cols; j += get_local_size(0))
