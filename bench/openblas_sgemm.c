@@ -1,0 +1,239 @@
+/* OpenBLAS reference for `mlopt bench`: cblas_sgemm at the same shapes,
+ * thread count and timing method (warm-up excluded, median/min/max of
+ * repeated samples that each last about 20 ms with --quick, 100 ms
+ * otherwise), printed as the same JSON lines on stdout (and appended to
+ * --out FILE).
+ *
+ *   openblas_sgemm [--threads N] [--repeat N] [--warmup N] [--quick] [--out FILE]
+ *
+ * The seed-CNN shapes below must match cnn_gemms[] in cli/cmd_bench.c: a
+ * convolution is one GEMM per image after im2col (64 images per op; the
+ * backward-filter GEMMs accumulate into one dW), a linear layer one GEMM
+ * over the batch of 64. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cblas.h>
+
+#include "mlopt/mlopt.h"
+
+typedef struct gemm_case {
+    const char *name;
+    int ta, tb, m, n, k;
+    int per_image;
+} gemm_case;
+
+static const gemm_case cnn_gemms[] = {
+    { "cnn-gemm:conv1.fwd", 0, 0, 32, 676, 9, 64 },
+    { "cnn-gemm:conv1.bwd-data", 1, 0, 9, 676, 32, 64 },
+    { "cnn-gemm:conv1.bwd-filter", 0, 1, 32, 9, 676, 64 },
+    { "cnn-gemm:conv2.fwd", 0, 0, 64, 121, 288, 64 },
+    { "cnn-gemm:conv2.bwd-data", 1, 0, 288, 121, 64, 64 },
+    { "cnn-gemm:conv2.bwd-filter", 0, 1, 64, 288, 121, 64 },
+    { "cnn-gemm:fc1.fwd", 0, 1, 64, 128, 1600, 0 },
+    { "cnn-gemm:fc1.bwd-data", 0, 0, 64, 1600, 128, 0 },
+    { "cnn-gemm:fc1.bwd-weight", 1, 0, 128, 1600, 64, 0 },
+    { "cnn-gemm:fc2.fwd", 0, 1, 64, 10, 128, 0 },
+    { "cnn-gemm:fc2.bwd-data", 0, 0, 64, 128, 10, 0 },
+    { "cnn-gemm:fc2.bwd-weight", 1, 0, 10, 128, 64, 0 },
+};
+
+typedef struct cfg {
+    int threads, repeat, warmup, quick;
+    double target_s;
+    const char *out;
+    char cpu_model[256], hostname[256], timestamp[32];
+} cfg;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void read_cpu_model(char *buf, size_t len)
+{
+    snprintf(buf, len, "unknown");
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f)
+        return;
+    char line[512];
+    while (fgets(line, sizeof line, f)) {
+        const char *v = strchr(line, ':');
+        if (strncmp(line, "model name", 10) != 0 || !v)
+            continue;
+        for (v++; *v == ' ' || *v == '\t'; v++)
+            ;
+        snprintf(buf, len, "%s", v);
+        buf[strcspn(buf, "\n")] = '\0';
+        break;
+    }
+    fclose(f);
+}
+
+static void json_string(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf(f, "\\%c", *p);
+        else if (*p < 0x20)
+            fprintf(f, "\\u%04x", *p);
+        else
+            fputc(*p, f);
+    }
+    fputc('"', f);
+}
+
+static void run_case(const gemm_case *g, const float *a, const float *b, float *c)
+{
+    int lda = g->ta ? g->m : g->k, ldb = g->tb ? g->k : g->n, ldc = g->n;
+    int images = g->per_image ? g->per_image : 1;
+    int accumulate = g->per_image && g->tb;
+    for (int i = 0; i < images; i++)
+        cblas_sgemm(CblasRowMajor, g->ta ? CblasTrans : CblasNoTrans, g->tb ? CblasTrans : CblasNoTrans, g->m, g->n,
+                    g->k, 1.0f, a, lda, b + (size_t)i * g->k * g->n, ldb, accumulate && i ? 1.0f : 0.0f,
+                    c + (accumulate ? 0 : (size_t)i * g->m * g->n), ldc);
+}
+
+static int cmp_double(const void *x, const void *y)
+{
+    double a = *(const double *)x, b = *(const double *)y;
+    return (a > b) - (a < b);
+}
+
+static void write_line(FILE *f, const cfg *c, const gemm_case *g, const char *shape, double med, double lo,
+                       double hi, double ms, int iters)
+{
+    fprintf(f, "{\"workload\": ");
+    json_string(f, g->name);
+    fprintf(f, ", \"shape\": ");
+    json_string(f, shape);
+    fprintf(f, ", \"backend\": \"openblas\", \"device\": ");
+    json_string(f, c->cpu_model);
+    fprintf(f, ", \"vendor\": \"OpenBLAS\", \"driver\": ");
+    json_string(f, openblas_get_config());
+    fprintf(f, ", \"device_type\": \"cpu\", \"threads\": %d, \"cpu_model\": ", c->threads);
+    json_string(f, c->cpu_model);
+    fprintf(f, ", \"hostname\": ");
+    json_string(f, c->hostname);
+    fprintf(f, ", \"mlopt_version\": \"%s\", \"timestamp\": \"%s\", \"value\": %.6g, \"unit\": \"GFLOP/s\", "
+               "\"median\": %.6g, \"min\": %.6g, \"max\": %.6g, \"time_ms\": %.6g, \"repeat\": %d, \"warmup\": %d, "
+               "\"iters\": %d}\n",
+            MLOPT_VERSION_STRING, c->timestamp, med, med, lo, hi, ms, c->repeat, c->warmup, iters);
+    fflush(f);
+}
+
+static int bench(const cfg *c, FILE *out, const gemm_case *g)
+{
+    int images = g->per_image ? g->per_image : 1;
+    size_t sa = (size_t)g->m * g->k, sb = (size_t)g->k * g->n * images, sc = (size_t)g->m * g->n * images;
+    float *a = malloc(sa * sizeof *a), *b = malloc(sb * sizeof *b), *cm = malloc(sc * sizeof *cm);
+    double *s = malloc((size_t)c->repeat * sizeof *s);
+    if (!a || !b || !cm || !s) {
+        fprintf(stderr, "openblas_sgemm: out of memory for %s\n", g->name);
+        free(a), free(b), free(cm), free(s);
+        return 1;
+    }
+    for (size_t i = 0; i < sa; i++)
+        a[i] = 0.01f;
+    for (size_t i = 0; i < sb; i++)
+        b[i] = 0.02f;
+    for (size_t i = 0; i < sc; i++)
+        cm[i] = 0.0f;
+    double one = 0;
+    for (int w = 0; w < c->warmup; w++) {
+        double t0 = now_s();
+        run_case(g, a, b, cm);
+        one = now_s() - t0;
+    }
+    int iters = 1;
+    if (one > 0) {
+        double k = ceil(c->target_s / one);
+        iters = k > 10000 ? 10000 : k < 1 ? 1 : (int)k;
+    }
+    for (int r = 0; r < c->repeat; r++) {
+        double t0 = now_s();
+        for (int i = 0; i < iters; i++)
+            run_case(g, a, b, cm);
+        s[r] = (now_s() - t0) / iters;
+    }
+    qsort(s, (size_t)c->repeat, sizeof *s, cmp_double);
+    int n = c->repeat;
+    double med = n % 2 ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
+    double flop = 2.0 * g->m * g->n * g->k * images;
+    char shape[96];
+    snprintf(shape, sizeof shape, "%dx%dx%d %c%c%s", g->m, g->n, g->k, g->ta ? 'T' : 'N', g->tb ? 'T' : 'N',
+             g->per_image ? " x64 images" : "");
+    write_line(stdout, c, g, shape, flop / med * 1e-9, flop / s[n - 1] * 1e-9, flop / s[0] * 1e-9, med * 1e3,
+               iters);
+    if (out)
+        write_line(out, c, g, shape, flop / med * 1e-9, flop / s[n - 1] * 1e-9, flop / s[0] * 1e-9, med * 1e3,
+                   iters);
+    fprintf(stderr, "  %-26s %-26s %8.2f GFLOP/s\n", g->name, shape, flop / med * 1e-9);
+    free(a), free(b), free(cm), free(s);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    cfg c = { .threads = 0, .repeat = 0, .warmup = -1 };
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        int has_value = i + 1 < argc;
+        if (strcmp(a, "--threads") == 0 && has_value)
+            c.threads = atoi(argv[++i]);
+        else if (strcmp(a, "--repeat") == 0 && has_value)
+            c.repeat = atoi(argv[++i]);
+        else if (strcmp(a, "--warmup") == 0 && has_value)
+            c.warmup = atoi(argv[++i]);
+        else if (strcmp(a, "--out") == 0 && has_value)
+            c.out = argv[++i];
+        else if (strcmp(a, "--quick") == 0)
+            c.quick = 1;
+        else {
+            fprintf(stderr, "usage: openblas_sgemm [--threads N] [--repeat N] [--warmup N] [--quick] [--out FILE]\n");
+            return 2;
+        }
+    }
+    if (c.threads <= 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        c.threads = n > 0 ? (int)n : 1;
+    }
+    if (c.repeat <= 0)
+        c.repeat = c.quick ? 3 : 5;
+    if (c.warmup < 0)
+        c.warmup = c.quick ? 1 : 2;
+    c.target_s = c.quick ? 0.02 : 0.1;
+    openblas_set_num_threads(c.threads);
+    read_cpu_model(c.cpu_model, sizeof c.cpu_model);
+    if (gethostname(c.hostname, sizeof c.hostname))
+        snprintf(c.hostname, sizeof c.hostname, "unknown");
+    c.hostname[sizeof c.hostname - 1] = '\0';
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(c.timestamp, sizeof c.timestamp, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    FILE *out = NULL;
+    if (c.out && !(out = fopen(c.out, "a"))) {
+        perror(c.out);
+        return 1;
+    }
+    fprintf(stderr, "== openblas: %s, %d threads\n", openblas_get_config(), c.threads);
+    int rc = 0;
+    static const int sizes[] = { 256, 512, 1024, 2048 };
+    for (int i = 0; i < (c.quick ? 3 : 4); i++) {
+        gemm_case g = { "gemm", 0, 0, sizes[i], sizes[i], sizes[i], 0 };
+        rc |= bench(&c, out, &g);
+    }
+    for (size_t i = 0; i < sizeof cnn_gemms / sizeof cnn_gemms[0]; i++)
+        rc |= bench(&c, out, &cnn_gemms[i]);
+    if (out)
+        fclose(out);
+    return rc;
+}
