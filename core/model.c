@@ -351,7 +351,9 @@ mlopt_status mlopt_model_backward(mlopt_model *m, const mlopt_tensor *dlogits)
         int need_dx = 0;
         for (int j = 0; j < i; j++)
             need_dx |= !m->layers[j].ops->aliases_input;
-        io.dx = need_dx ? m->grad[k]->ref : mlopt_null_ref();
+        /* batchnorm_backward always writes dx (the ABI has no optional dx
+         * there): give it scratch even after a flatten-only prefix. */
+        io.dx = need_dx || L->spec.kind == MLOPT_LAYER_BATCHNORM ? m->grad[k]->ref : mlopt_null_ref();
         TRY(L->ops->backward(L, m->ctx, &io));
         if (need_dx) {
             dy = io.dx;
