@@ -1,18 +1,29 @@
 /* GEMM slots: one tiled shader, tile sizes specialized per device. */
+#include <stdio.h>
+#include <stdlib.h>
+
 #include "vk_internal.h"
 
 void vk_gemm_choose_tiles(mlopt_backend_ctx *ctx)
 {
     uint32_t max_inv = ctx->props.limits.maxComputeWorkGroupInvocations;
     /* Large tiles: 64x64x16 with 4x4 register blocks = 256 invocations
-     * (8x4 blocks = 128 where only the guaranteed 128 are allowed). */
+     * (8x4 blocks = 128 where only the guaranteed 128 are allowed).  On
+     * lavapipe this beat 8x8 blocks, 32x32 and 128x64 tiles (bench in the
+     * commit message); on GPUs it is the usual safe middle ground. */
     ctx->gemm_big = (vk_gemm_tiles){64, 64, 16, 4, 4};
     if (max_inv < 256)
         ctx->gemm_big.tm = 8;
-    /* Small problems (few output tiles) get 32x32 tiles, 2x2 blocks. */
-    ctx->gemm_small = (vk_gemm_tiles){32, 32, 16, 2, 2};
-    if (max_inv < 256)
-        ctx->gemm_small.tm = 4;
+    /* Small problems (few output tiles) get 32x32 tiles: more workgroups.
+     * Register blocks are vec4-based, so tm and tn are multiples of 4. */
+    ctx->gemm_small = (vk_gemm_tiles){32, 32, 16, 4, 4};
+    /* Tuning override: MLOPT_VULKAN_GEMM_TILES=bm,bn,bk,tm,tn (both configs). */
+    const char *env = getenv("MLOPT_VULKAN_GEMM_TILES");
+    vk_gemm_tiles t;
+    if (env && sscanf(env, "%u,%u,%u,%u,%u", &t.bm, &t.bn, &t.bk, &t.tm, &t.tn) == 5 && t.tm &&
+        t.tn && t.tm % 4 == 0 && t.tn % 4 == 0 && t.bm % t.tm == 0 && t.bn % t.tn == 0 &&
+        (t.bm / t.tm) * (t.bn / t.tn) <= max_inv)
+        ctx->gemm_big = ctx->gemm_small = t;
 }
 
 int vk_gemm_batched(mlopt_backend_ctx *ctx, int ta, int tb, int m, int n, int k, float alpha,
