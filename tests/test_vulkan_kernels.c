@@ -224,6 +224,30 @@ START_TEST(test_probe_create_stats)
 }
 END_TEST
 
+/* Without a driver, probe() and create() fail and say why. */
+START_TEST(test_no_driver)
+{
+    setenv("VK_ICD_FILENAMES", "/nonexistent/mlopt-no-icd.json", 1);
+    setenv("VK_DRIVER_FILES", "/nonexistent/mlopt-no-icd.json", 1);
+    harness_backend h;
+    char err[4096] = "";
+    if (harness_load("vulkan", &h, err, sizeof err)) {
+        fprintf(stderr, "SKIP: %s\n", err);
+        return;
+    }
+    mlopt_device_info devs[2];
+    int count = -1;
+    ck_assert(h.be->probe(devs, 2, &count, err, sizeof err) != 0);
+    ck_assert_int_eq(count, 0);
+    ck_assert_msg(strstr(err, "vkCreateInstance") || strstr(err, "vkEnumeratePhysicalDevices") ||
+                      strstr(err, "loader"), "unhelpful probe error: %s", err);
+    mlopt_backend_ctx *ctx = NULL;
+    ck_assert(h.be->create(NULL, &ctx, err, sizeof err) != 0);
+    ck_assert_ptr_null(ctx);
+    ck_assert(strlen(err) > 10);
+}
+END_TEST
+
 START_TEST(test_memory_and_recording)
 {
     pair p;
@@ -766,6 +790,7 @@ int main(void)
     Suite *s = suite_create("vulkan_kernels");
     TCase *tc = tcase_create("kernels");
     tcase_add_test(tc, test_probe_create_stats);
+    tcase_add_test(tc, test_no_driver);
     tcase_add_test(tc, test_memory_and_recording);
     tcase_add_test(tc, test_gemm);
     tcase_add_test(tc, test_conv);
