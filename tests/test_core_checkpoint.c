@@ -111,7 +111,7 @@ static void save_and_reload(const mlopt_optim_config *cfg)
     char dir[256], path[512], list[1024];
     make_temp_dir(dir, sizeof dir);
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    mlopt_context *ctx = open_cpu();
+    mlopt_context *ctx = open_backend();
     rig a;
     rig_open(&a, ctx, model_from_text(ctx, C, H, W, SPEC, 77), cfg);
     test_rng r = { 5 };
@@ -194,7 +194,7 @@ static void resume_matches_continuous_run(const mlopt_optim_config *cfg)
     char dir[256], path[512];
     make_temp_dir(dir, sizeof dir);
     snprintf(path, sizeof path, "%s/ck.safetensors", dir);
-    mlopt_context *ctx = open_cpu();
+    mlopt_context *ctx = open_backend();
     rig a;
     rig_open(&a, ctx, model_from_text(ctx, C, H, W, SPEC, 78), cfg);
     test_rng r = { 9 };
@@ -240,7 +240,7 @@ START_TEST(weights_only_into_same_structure)
     char dir[256], path[512];
     make_temp_dir(dir, sizeof dir);
     snprintf(path, sizeof path, "%s/w.safetensors", dir);
-    mlopt_context *ctx = open_cpu();
+    mlopt_context *ctx = open_backend();
     mlopt_model *a = model_from_text(ctx, C, H, W, SPEC, 1);
     mlopt_model *b = model_from_text(ctx, C, H, W, SPEC, 2); /* other initial values */
     CK_OK(mlopt_checkpoint_save(path, a, NULL, NULL, 0));
@@ -266,7 +266,7 @@ START_TEST(different_model_is_refused)
     char dir[256], path[512];
     make_temp_dir(dir, sizeof dir);
     snprintf(path, sizeof path, "%s/ck.safetensors", dir);
-    mlopt_context *ctx = open_cpu();
+    mlopt_context *ctx = open_backend();
     mlopt_model *a = model_from_text(ctx, C, H, W, SPEC, 1);
     mlopt_optimizer *oa = NULL;
     CK_OK(mlopt_optimizer_create(a, &sgd, &oa));
@@ -316,7 +316,7 @@ START_TEST(truncated_and_foreign_files_are_refused)
     make_temp_dir(dir, sizeof dir);
     snprintf(path, sizeof path, "%s/ck.safetensors", dir);
     snprintf(cut, sizeof cut, "%s/cut.safetensors", dir);
-    mlopt_context *ctx = open_cpu();
+    mlopt_context *ctx = open_backend();
     mlopt_model *a = model_from_text(ctx, C, H, W, SPEC, 1);
     CK_OK(mlopt_checkpoint_save(path, a, NULL, NULL, 0));
     struct stat st;
@@ -380,7 +380,7 @@ START_TEST(uninitialized_model_is_refused)
     char dir[256], path[512];
     make_temp_dir(dir, sizeof dir);
     snprintf(path, sizeof path, "%s/ck.safetensors", dir);
-    mlopt_context *ctx = open_cpu();
+    mlopt_context *ctx = open_backend();
     mlopt_model *ready = model_from_text(ctx, 1, 2, 2, "flatten\nlinear 2\n", 1);
     CK_OK(mlopt_checkpoint_save(path, ready, NULL, NULL, 0));
     mlopt_model *m = NULL;

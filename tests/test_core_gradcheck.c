@@ -80,7 +80,7 @@ static void gc_open(gc_model *g, int c, int h, int w, int n, const char *spec, u
 {
     memset(g, 0, sizeof *g);
     ck_assert_int_le(n, 16);
-    g->ctx = open_cpu();
+    g->ctx = open_backend();
     g->m = model_from_text(g->ctx, c, h, w, spec, seed);
     g->n = n;
     g->classes = mlopt_model_num_classes(g->m);
@@ -329,7 +329,7 @@ START_TEST(batchnorm_eval_matches_running_stats)
     /* After one training forward with momentum 1, the running stats are the
      * batch's (variance unbiased): evaluation then normalizes the same batch
      * with the unbiased variance instead of the biased one. */
-    mlopt_context *ctx = open_cpu();
+    mlopt_context *ctx = open_backend();
     mlopt_model *m = model_from_text(ctx, 1, 1, 1, "flatten\nlinear 2 bias=0\nbatchnorm momentum=1\n", 5);
     float w[2] = { 1.0f, 2.0f };
     CK_OK(mlopt_tensor_upload(mlopt_model_find_param(m, "fc1.weight"), w, sizeof w));
@@ -453,7 +453,7 @@ END_TEST
 START_TEST(dropout_mask_statistics)
 {
     const float p = 0.3f;
-    mlopt_context *ctx = open_cpu();
+    mlopt_context *ctx = open_backend();
     mlopt_model *m = model_from_text(ctx, 1, 32, 32, "flatten\ndropout 0.3\n", 7);
     const int n = 4, per = 32 * 32, total = n * per;
     float *x = malloc((size_t)total * sizeof *x), *y = malloc((size_t)total * sizeof *y);
@@ -518,7 +518,7 @@ END_TEST
 START_TEST(smaller_batch_after_larger)
 {
     const char *spec = "conv 3 k=3 p=1\nbatchnorm\nact relu\nmaxpool 2\nflatten\nlinear 4\n";
-    mlopt_context *ctx = open_cpu();
+    mlopt_context *ctx = open_backend();
     mlopt_model *a = model_from_text(ctx, 1, 4, 4, spec, 3), *b = model_from_text(ctx, 1, 4, 4, spec, 3);
     float host[4 * 16];
     test_rng r = { 17 };
@@ -561,7 +561,7 @@ END_TEST
 
 START_TEST(backward_without_forward_is_refused)
 {
-    mlopt_context *ctx = open_cpu();
+    mlopt_context *ctx = open_backend();
     mlopt_model *m = model_from_text(ctx, 1, 2, 2, "flatten\nlinear 2\n", 1);
     int ds[2] = { 1, 2 };
     mlopt_tensor *d = NULL;

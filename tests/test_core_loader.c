@@ -15,6 +15,14 @@ static void use_test_plugins(void)
     setenv("MLOPT_PLUGIN_PATH", MLOPT_CORE_TEST_PLUGIN_DIR, 1);
 }
 
+static mlopt_context *open_cpu(void)
+{
+    mlopt_context *ctx = NULL;
+    setenv("MLOPT_NUM_THREADS", "2", 0);
+    CK_OK(mlopt_context_create("cpu", NULL, &ctx));
+    return ctx;
+}
+
 static const mlopt_plugin_report *find_report(const mlopt_plugin_report *list, int n, const char *name)
 {
     for (int i = 0; i < n; i++)

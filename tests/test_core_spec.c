@@ -40,7 +40,7 @@ static uint64_t trainable_params(mlopt_model *m)
 
 START_TEST(seed_cnn_shapes_params_flops)
 {
-    mlopt_context *ctx = open_cpu();
+    mlopt_context *ctx = open_backend();
     mlopt_model *m = preset_model(ctx, "seed-cnn");
     ck_assert_int_eq(mlopt_model_layer_count(m), 10);
     static const struct {
@@ -101,7 +101,7 @@ END_TEST
 START_TEST(initialization_bounds)
 {
     /* PyTorch's defaults: weights and biases within +-1/sqrt(fan_in). */
-    mlopt_context *ctx = open_cpu();
+    mlopt_context *ctx = open_backend();
     mlopt_model *m = preset_model(ctx, "seed-cnn");
     static const struct {
         const char *name;
@@ -131,7 +131,7 @@ END_TEST
 
 START_TEST(seed_cnn_deep_adds_blocks)
 {
-    mlopt_context *ctx = open_cpu();
+    mlopt_context *ctx = open_backend();
     mlopt_model *m = preset_model(ctx, "seed-cnn-deep:3");
     ck_assert_int_eq(mlopt_model_layer_count(m), 16);
     /* After fc1+act: three Linear(128,128)+ReLU blocks, then the classifier. */
@@ -160,7 +160,7 @@ END_TEST
 
 START_TEST(seed_cnn_bn_layout)
 {
-    mlopt_context *ctx = open_cpu();
+    mlopt_context *ctx = open_backend();
     mlopt_model *m = preset_model(ctx, "seed-cnn-bn");
     ck_assert_int_eq(mlopt_model_layer_count(m), 13);
     int bn_at[3] = { 1, 5, 10 };
@@ -299,7 +299,7 @@ START_TEST(format_parse_round_trip)
     int n;
     CK_OK(mlopt_spec_parse(text, "model.txt", &s, &n));
     ck_assert_int_eq(n, 15);
-    mlopt_context *ctx = open_cpu();
+    mlopt_context *ctx = open_backend();
     mlopt_model *m;
     CK_OK(mlopt_model_from_specs(ctx, 8, 16, 16, s, n, 1, &m));
     ck_assert_int_eq(mlopt_model_num_classes(m), 10);
@@ -410,7 +410,7 @@ START_TEST(spec_load_file_and_presets)
     CK_OK(mlopt_spec_load(path, &specs, &n));
     ck_assert_int_eq(n, 3);
     /* Parses, but the shapes do not fit: a linear straight after a conv. */
-    mlopt_context *ctx = open_cpu();
+    mlopt_context *ctx = open_backend();
     mlopt_model *m = (mlopt_model *)1;
     CK_FAILS(mlopt_model_from_specs(ctx, 1, 8, 8, specs, n, 1, &m), MLOPT_E_INVALID, "layer 3", "fc1",
              "flatten");
@@ -451,7 +451,7 @@ END_TEST
 
 START_TEST(model_building_errors)
 {
-    mlopt_context *ctx = open_cpu();
+    mlopt_context *ctx = open_backend();
     mlopt_model *m = NULL;
     CK_FAILS(mlopt_model_create(ctx, 0, 28, 28, &m), MLOPT_E_INVALID, "0x28x28");
     CK_OK(mlopt_model_create(ctx, 1, 4, 4, &m));

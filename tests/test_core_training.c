@@ -54,7 +54,7 @@ static void eval_set(mlopt_trainer *t, const float *images, const int32_t *label
 static void train(const char *spec, const mlopt_optim_config *cfg, uint64_t seed, run_result *res)
 {
     memset(res, 0, sizeof *res);
-    mlopt_context *ctx = open_cpu();
+    mlopt_context *ctx = open_backend();
     mlopt_model *m = model_from_text(ctx, 1, SIDE, SIDE, spec, seed);
     mlopt_optimizer *o = NULL;
     CK_OK(mlopt_optimizer_create(m, cfg, &o));
@@ -185,7 +185,7 @@ typedef struct opt_rig {
 
 static void rig_open(opt_rig *r, const mlopt_optim_config *cfg, const float w0[3])
 {
-    r->ctx = open_cpu();
+    r->ctx = open_backend();
     r->m = model_from_text(r->ctx, 1, 1, 1, "flatten\nlinear 3 bias=0\n", 1);
     int xs[4] = { 1, 1, 1, 1 }, ds[2] = { 1, 3 };
     CK_OK(mlopt_tensor_create(r->ctx, MLOPT_F32, 4, xs, &r->x));
@@ -313,7 +313,7 @@ END_TEST
 
 START_TEST(optimizer_config_errors)
 {
-    mlopt_context *ctx = open_cpu();
+    mlopt_context *ctx = open_backend();
     mlopt_model *m = model_from_text(ctx, 1, 1, 1, "flatten\nlinear 2\n", 1);
     mlopt_optimizer *o = NULL;
     mlopt_optim_config bad_lr = { .kind = MLOPT_OPTIM_SGD, .lr = -1 };
@@ -332,7 +332,7 @@ END_TEST
 
 START_TEST(trainer_rejects_bad_batches)
 {
-    mlopt_context *ctx = open_cpu();
+    mlopt_context *ctx = open_backend();
     mlopt_model *m = model_from_text(ctx, 1, SIDE, SIDE, "flatten\nlinear 4\n", 1);
     mlopt_optim_config cfg = { .kind = MLOPT_OPTIM_SGD, .lr = 0.1f };
     mlopt_optimizer *o = NULL;
@@ -361,7 +361,7 @@ END_TEST
 
 START_TEST(nonfinite_loss_is_reported)
 {
-    mlopt_context *ctx = open_cpu();
+    mlopt_context *ctx = open_backend();
     mlopt_model *m = model_from_text(ctx, 1, SIDE, SIDE, "flatten\nlinear 4\n", 1);
     CK_OK(mlopt_tensor_fill(mlopt_model_find_param(m, "fc1.bias"), NAN));
     mlopt_trainer *t = NULL;

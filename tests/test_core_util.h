@@ -36,12 +36,15 @@
                           mlopt_last_error());                                                      \
     } while (0)
 
-static inline mlopt_context *open_cpu(void)
+/* The backend the core tests run on: cpu, or MLOPT_CORE_TEST_BACKEND
+ * (e.g. opencl, vulkan) to run the same checks through another plugin. */
+static inline mlopt_context *open_backend(void)
 {
     mlopt_context *ctx = NULL;
+    const char *name = getenv("MLOPT_CORE_TEST_BACKEND");
     /* Two threads: the machine running the suite is small and shared. */
     setenv("MLOPT_NUM_THREADS", "2", 0);
-    CK_OK(mlopt_context_create("cpu", NULL, &ctx));
+    CK_OK(mlopt_context_create(name && name[0] ? name : "cpu", NULL, &ctx));
     return ctx;
 }
 
