@@ -234,7 +234,7 @@ START_TEST(test_cpu_batchnorm_vs_reference)
         float *x = rand_floats(&seed, total, 9, 11), *dy = rand_floats(&seed, total, -1, 1);
         float *gamma = rand_floats(&seed, p.c, 0.5f, 1.5f), *beta = rand_floats(&seed, p.c, -1, 1);
         float *rm = rand_floats(&seed, p.c, -1, 1), *rv = rand_floats(&seed, p.c, 0.5f, 2);
-        op_spec s = {.what = "batchnorm", .nin = 4, .nout = 8,
+        op_spec s = {.what = "batchnorm", .nin = 4, .nout = 9,
                      .in_data = {x, gamma, beta, dy}, .in_n = {total, p.c, p.c, total},
                      .out_init = {NULL, rm, rv, NULL, NULL, NULL, NULL, NULL, NULL},
                      .out_n = {total, p.c, p.c, p.c, p.c, total, total, p.c, p.c},
