@@ -25,7 +25,9 @@ mlopt_status mlopt_checkpoint_save(const char *path, mlopt_model *m, mlopt_optim
     mlopt_st_tensor *t = calloc((size_t)total, sizeof *t);
     void **host = calloc((size_t)total, sizeof *host);
     char (*names)[128] = calloc((size_t)total, sizeof *names);
-    mlopt_st_kv *kv = calloc((size_t)nmeta + 3, sizeof *kv);
+    mlopt_st_kv *kv = calloc((size_t)nmeta + 4, sizeof *kv);
+    char steps[32];
+    snprintf(steps, sizeof steps, "%lld", opt ? mlopt_optimizer_steps(opt) : 0);
     char seed[32];
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)m->seed);
     char *spec = NULL;
@@ -80,11 +82,16 @@ mlopt_status mlopt_checkpoint_save(const char *path, mlopt_model *m, mlopt_optim
     kv[1].value = input;
     kv[2].key = "mlopt.seed";
     kv[2].value = seed;
-    for (int i = 0; i < nmeta; i++) {
-        kv[i + 3].key = meta[i].key;
-        kv[i + 3].value = meta[i].value;
+    int nkv = 3;
+    if (opt) {
+        kv[nkv].key = "mlopt.optimizer_steps";
+        kv[nkv++].value = steps;
     }
-    s = mlopt_st_write(path, t, total, kv, nmeta + 3);
+    for (int i = 0; i < nmeta; i++) {
+        kv[nkv].key = meta[i].key;
+        kv[nkv++].value = meta[i].value;
+    }
+    s = mlopt_st_write(path, t, total, kv, nkv);
 done:
     if (host)
         for (int i = 0; i < total; i++)
@@ -207,5 +214,9 @@ mlopt_status mlopt_checkpoint_load_optimizer(const mlopt_checkpoint *ck, mlopt_o
         snprintf(full, sizeof full, OPTIM_PREFIX "%s", nm);
         TRY(load_tensor(ck, full, t));
     }
+    /* The step count drives SGD's first-step rule and Adam's bias correction. */
+    const char *steps = mlopt_checkpoint_meta(ck, "mlopt.optimizer_steps");
+    if (steps)
+        mlopt_optimizer_set_steps(o, strtoll(steps, NULL, 10));
     return MLOPT_OK;
 }

@@ -212,6 +212,13 @@ static mlopt_status parse_line(char *line_text, const char *src, int line, spec_
             if (!parse_float(tok[2], &s.alpha))
                 return SPEC_ERR("%s:%d: expected a number for the activation parameter, got '%s'", src, line, tok[2]);
             first_opt = 3;
+            /* hard_sigmoid takes a second parameter: beta (the offset). */
+            if (nt >= 4 && !strchr(tok[3], '=')) {
+                if (s.act != MLOPT_ACT_HARD_SIGMOID || !parse_float(tok[3], &s.beta))
+                    return SPEC_ERR("%s:%d: expected key=value or (hard_sigmoid only) a second number, got '%s'",
+                                    src, line, tok[3]);
+                first_opt = 4;
+            }
         }
     } else {
         int a;
@@ -388,8 +395,10 @@ mlopt_status mlopt_spec_format(const mlopt_layer_spec *layers, int count, char *
         case MLOPT_LAYER_DROPOUT: OUT("dropout %.9g", (double)s->alpha); break;
         case MLOPT_LAYER_ACTIVATION:
             OUT("act %s", mlopt_act_name(s->act));
-            if (s->act == MLOPT_ACT_LEAKY_RELU || s->act == MLOPT_ACT_ELU || s->act == MLOPT_ACT_HARD_SIGMOID)
+            if (s->act == MLOPT_ACT_LEAKY_RELU || s->act == MLOPT_ACT_ELU)
                 OUT(" %.9g", (double)s->alpha);
+            else if (s->act == MLOPT_ACT_HARD_SIGMOID)
+                OUT(" %.9g %.9g", (double)s->alpha, (double)s->beta);
             break;
         case MLOPT_LAYER_KIND_COUNT_: break;
         }

@@ -346,7 +346,8 @@ const char *mlopt_checkpoint_meta(const mlopt_checkpoint *ck, const char *key);
 mlopt_status mlopt_checkpoint_model(const mlopt_checkpoint *ck, mlopt_context *ctx, mlopt_model **out);
 /* Load weights into an existing model of the same structure. */
 mlopt_status mlopt_checkpoint_load_weights(const mlopt_checkpoint *ck, mlopt_model *m);
-/* Restore optimizer state saved with the checkpoint (same optimizer kind). */
+/* Restore optimizer state saved with the checkpoint (same optimizer kind),
+ * including its step count. */
 mlopt_status mlopt_checkpoint_load_optimizer(const mlopt_checkpoint *ck, mlopt_optimizer *o);
 
 #ifdef __cplusplus
