@@ -454,6 +454,18 @@ START_TEST(test_conv)
 }
 END_TEST
 
+/* Big enough that the im2col scratch is processed in several image chunks
+ * (64 MiB budget) with the split reduction of the weight gradient. */
+START_TEST(test_conv_chunked)
+{
+    pair p;
+    if (!open_pair(&p))
+        return;
+    conv_case(&p, (mlopt_conv2d_params){30, 16, 66, 66, 8, 3, 3, 1, 1, 0, 0, 1, 1, 1, 0, 0}, 1);
+    close_pair(&p);
+}
+END_TEST
+
 START_TEST(test_pool)
 {
     pair p;
@@ -794,6 +806,7 @@ int main(void)
     tcase_add_test(tc, test_memory_and_recording);
     tcase_add_test(tc, test_gemm);
     tcase_add_test(tc, test_conv);
+    tcase_add_test(tc, test_conv_chunked);
     tcase_add_test(tc, test_pool);
     tcase_add_test(tc, test_activations);
     tcase_add_test(tc, test_bias_batchnorm_dropout);

@@ -161,30 +161,51 @@ int vk_conv2d_backward_filter(mlopt_backend_ctx *ctx, const mlopt_conv2d_params 
         return dbias.buf ? vk_fill(ctx, dbias, 0.0f, (size_t)p->k) : 0;
     }
     /* Per chunk: columns as [G][CRS][nb*P] and dy permuted to [K][nb*P], so
-     * that one GEMM per group reduces over images and positions at once. */
+     * that one GEMM per group reduces over images and positions at once.
+     * The output dW is small (K x CRS: few tiles) while the reduction is
+     * long (nb*P), so the reduction is split by images into S slices run
+     * as one batched GEMM into scratch, then summed: enough workgroups to
+     * fill the device without atomics. */
     int chunk = chunk_images(&d);
+    size_t wsize = (size_t)p->k * d.CRS;
+    uint32_t spec[1] = {ctx->wg};
     for (int n0 = 0; n0 < p->n; n0 += chunk) {
         int nb = p->n - n0 < chunk ? p->n - n0 : chunk;
         uint32_t np = (uint32_t)nb * d.P;
-        mlopt_ref col, dyp;
+        uint32_t tiles = ((d.kpg + 63) / 64) * ((d.CRS + 63) / 64);
+        int slices = 1;
+        while (nb % (slices * 2) == 0 && tiles * (uint32_t)slices < 64 &&
+               (uint32_t)(nb / (slices * 2)) * d.P >= 256)
+            slices *= 2;
+        uint32_t kslice = (uint32_t)(nb / slices) * d.P;
+        mlopt_ref col, dyp, part = dw;
         if (vk_scratch(ctx, VK_SCRATCH_COL, (size_t)nb * d.col_per_image * 4, &col) ||
             vk_scratch(ctx, VK_SCRATCH_PERMUTE, (size_t)nb * (size_t)p->k * d.P * 4, &dyp) ||
+            (slices > 1 && vk_scratch(ctx, VK_SCRATCH_SPLIT, (size_t)slices * wsize * 4, &part)) ||
             unfold(ctx, 0, p, &d, nb, at(x, (size_t)n0 * d.chw), col, d.P, d.CRS * np, np))
             return 1;
         size_t total = (size_t)nb * (size_t)p->k * d.P;
         uint32_t params[4] = {(uint32_t)nb, (uint32_t)p->k, d.P, (uint32_t)total};
         mlopt_ref refs[2] = {at(dy, (size_t)n0 * (size_t)p->k * d.P), dyp};
-        uint32_t spec[1] = {ctx->wg};
         if (vk_dispatch(ctx, VK_SHADER_permute_nchw, spec, 1, refs, 2, params, sizeof params,
                         vk_groups_1d(ctx, total), 1, 1))
             return 1;
+        /* Without slices the GEMM accumulates across chunks itself. */
+        float beta = slices == 1 && n0 > 0 ? 1.0f : 0.0f;
         for (uint32_t g = 0; g < d.G; g++)
-            if (vk_gemm_batched(ctx, 0, 1, (int)d.kpg, (int)d.CRS, (int)np, 1.0f,
-                                at(dyp, (size_t)g * d.kpg * np), (int)np, 0,
-                                at(col, (size_t)g * d.CRS * np), (int)np, 0,
-                                n0 == 0 ? 0.0f : 1.0f, at(dw, (size_t)g * d.kpg * d.CRS),
-                                (int)d.CRS, 0, 1))
+            if (vk_gemm_batched(ctx, 0, 1, (int)d.kpg, (int)d.CRS, (int)kslice, 1.0f,
+                                at(dyp, (size_t)g * d.kpg * np), (int)np, kslice,
+                                at(col, (size_t)g * d.CRS * np), (int)np, kslice, beta,
+                                at(part, (size_t)g * d.kpg * d.CRS), (int)d.CRS,
+                                (long long)wsize, slices))
                 return 1;
+        if (slices > 1) {
+            uint32_t sp[3] = {(uint32_t)wsize, (uint32_t)slices, n0 > 0 ? 1u : 0u};
+            mlopt_ref sr[2] = {part, dw};
+            if (vk_dispatch(ctx, VK_SHADER_sum_slices, spec, 1, sr, 2, sp, sizeof sp,
+                            vk_groups_1d(ctx, wsize), 1, 1))
+                return 1;
+        }
     }
     if (dbias.buf)
         return vk_bias_grad_internal(ctx, p->n, p->k, (int)d.P, dy, dbias);

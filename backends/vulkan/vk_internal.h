@@ -91,7 +91,7 @@ struct mlopt_buffer {
     VkDeviceSize span;   /* as reserved (aligned) */
 };
 
-enum { VK_SCRATCH_COL, VK_SCRATCH_PERMUTE, VK_SCRATCH_PARTIAL, VK_SCRATCH_COPY,
+enum { VK_SCRATCH_COL, VK_SCRATCH_PERMUTE, VK_SCRATCH_PARTIAL, VK_SCRATCH_COPY, VK_SCRATCH_SPLIT,
        VK_SCRATCH_COUNT_ };
 
 typedef struct vk_pipeline {
