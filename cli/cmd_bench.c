@@ -33,7 +33,10 @@
  * Every op is warmed up (excluded), then timed `repeat` times; each timed
  * sample runs the op enough times back to back (calibrated from the last
  * warm-up) to last about 20 ms (--quick) or 100 ms, and ends with a
- * synchronize.  median/min/max are over the samples. */
+ * synchronize.  median/min/max are over the samples.  Without an explicit
+ * --repeat, an op so slow that the samples would take longer than 3 s
+ * (--quick) or 30 s gets fewer samples (at least one); "repeat" in the
+ * JSON line is the number actually taken. */
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
@@ -59,6 +62,7 @@ typedef struct bench_cfg {
     const char *workloads;
     const char *out;
     double target_s;  /* length of one timed sample */
+    double budget_s;  /* timed samples of one workload stop adding up beyond this */
     int threads;      /* the count in effect, recorded in every line */
     char cpu_model[256];
     char hostname[256];
@@ -186,7 +190,13 @@ typedef int (*bench_fn)(void *arg);
 typedef struct timing {
     double med, min, max; /* seconds per op */
     int iters;            /* ops per timed sample */
+    int samples;          /* timed samples taken */
 } timing;
+
+/* Backend counters per op, without the synchronize that ends a sample. */
+typedef struct step_stats {
+    double syncs, submissions, kernels;
+} step_stats;
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -194,8 +204,18 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Warm up, calibrate the ops per sample, then time cfg->repeat samples. */
-static int measure(bench_run *r, bench_fn fn, void *arg, timing *t)
+/* Counters of a bare synchronize, to take away from a sample's. */
+static int sync_cost(mlopt_context *ctx, mlopt_backend_stats *out)
+{
+    return mlopt_context_synchronize(ctx) || mlopt_context_reset_stats(ctx) || mlopt_context_synchronize(ctx) ||
+           mlopt_context_stats(ctx, out) || mlopt_context_reset_stats(ctx);
+}
+
+/* Warm up, calibrate the ops per sample, then time up to cfg->repeat
+ * samples: fewer when an op is so slow (software GPU drivers) that they
+ * would exceed the per-workload budget; t->samples says how many.  With st,
+ * the backend counters are read over the last sample. */
+static int measure(bench_run *r, bench_fn fn, void *arg, timing *t, step_stats *st)
 {
     const bench_cfg *cfg = r->cfg;
     double one = 0;
@@ -205,15 +225,40 @@ static int measure(bench_run *r, bench_fn fn, void *arg, timing *t)
             return 1;
         one = now_s() - t0;
     }
-    int iters = 1;
+    /* The first runs pay for allocations and kernel compilation: when a
+     * warm-up op was quicker than a sample, calibrate on a doubling run. */
+    if (one > 0 && one < cfg->target_s) {
+        double t0 = now_s(), el = 0;
+        long done = 0;
+        for (long batch = 1; done < 10000 && el < 0.5 * cfg->target_s; batch *= 2) {
+            for (long k = 0; k < batch; k++)
+                if (fn(arg))
+                    return 1;
+            if (mlopt_context_synchronize(r->ctx) != MLOPT_OK)
+                return 1;
+            done += batch;
+            el = now_s() - t0;
+        }
+        one = el / (double)done;
+    }
+    int iters = 1, samples = cfg->repeat;
     if (one > 0) {
         double k = ceil(cfg->target_s / one);
         iters = k > 10000 ? 10000 : k < 1 ? 1 : (int)k;
+        double fit = floor(cfg->budget_s / (one * iters));
+        if (fit < samples)
+            samples = fit < 1 ? 1 : (int)fit;
     }
-    double *s = malloc((size_t)cfg->repeat * sizeof *s);
+    double *s = malloc((size_t)samples * sizeof *s);
     if (!s)
         return 1;
-    for (int i = 0; i < cfg->repeat; i++) {
+    mlopt_backend_stats base = { 0 }, after;
+    for (int i = 0; i < samples; i++) {
+        int last = i == samples - 1;
+        if (st && last && sync_cost(r->ctx, &base)) {
+            free(s);
+            return 1;
+        }
         double t0 = now_s();
         for (int k = 0; k < iters; k++)
             if (fn(arg)) {
@@ -225,37 +270,23 @@ static int measure(bench_run *r, bench_fn fn, void *arg, timing *t)
             return 1;
         }
         s[i] = (now_s() - t0) / iters;
+        if (st && last) {
+            if (mlopt_context_stats(r->ctx, &after)) {
+                free(s);
+                return 1;
+            }
+            st->syncs = (double)(after.host_syncs - base.host_syncs) / iters;
+            st->submissions = (double)(after.submissions - base.submissions) / iters;
+            st->kernels = (double)(after.kernels - base.kernels) / iters;
+        }
     }
-    qsort(s, (size_t)cfg->repeat, sizeof *s, cmp_double);
-    int n = cfg->repeat;
-    t->med = n % 2 ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
+    qsort(s, (size_t)samples, sizeof *s, cmp_double);
+    t->med = samples % 2 ? s[samples / 2] : 0.5 * (s[samples / 2 - 1] + s[samples / 2]);
     t->min = s[0];
-    t->max = s[n - 1];
+    t->max = s[samples - 1];
     t->iters = iters;
+    t->samples = samples;
     free(s);
-    return 0;
-}
-
-/* Counters per op, without the one synchronize that ends the loop. */
-typedef struct step_stats {
-    double syncs, submissions, kernels;
-} step_stats;
-
-static int count_stats(bench_run *r, bench_fn fn, void *arg, int steps, step_stats *out)
-{
-    mlopt_backend_stats base, st;
-    if (mlopt_context_synchronize(r->ctx) || mlopt_context_reset_stats(r->ctx) ||
-        mlopt_context_synchronize(r->ctx) || mlopt_context_stats(r->ctx, &base) ||
-        mlopt_context_reset_stats(r->ctx))
-        return 1;
-    for (int i = 0; i < steps; i++)
-        if (fn(arg))
-            return 1;
-    if (mlopt_context_synchronize(r->ctx) || mlopt_context_stats(r->ctx, &st))
-        return 1;
-    out->syncs = (double)(st.host_syncs - base.host_syncs) / steps;
-    out->submissions = (double)(st.submissions - base.submissions) / steps;
-    out->kernels = (double)(st.kernels - base.kernels) / steps;
     return 0;
 }
 
@@ -295,7 +326,7 @@ static void emit(bench_run *r, const char *workload, const char *shape, const ch
         json_num(&j, "min", lo);
         json_num(&j, "max", hi);
         json_num(&j, "time_ms", t->med * 1e3);
-        json_int(&j, "repeat", cfg->repeat);
+        json_int(&j, "repeat", t->samples);
         json_int(&j, "warmup", cfg->warmup);
         json_int(&j, "iters", t->iters);
         if (st) {
@@ -413,7 +444,7 @@ static void bench_gemm(bench_run *r, const gemm_case *g)
     arg.a = a->ref;
     arg.b = b->ref;
     arg.c = c->ref;
-    if (measure(r, run_gemm, &arg, &t)) {
+    if (measure(r, run_gemm, &arg, &t, NULL)) {
         failed(r, g->name, shape);
         goto out;
     }
@@ -484,7 +515,7 @@ static void bench_conv(bench_run *r, const char *layer, int n, int cin, int hw, 
         }
         arg.dir = d;
         timing t;
-        if (measure(r, run_conv, &arg, &t)) {
+        if (measure(r, run_conv, &arg, &t, NULL)) {
             failed(r, name, shape);
             continue;
         }
@@ -576,8 +607,7 @@ static void bench_model(bench_run *r, int train, int batch)
     model_arg a;
     timing t;
     step_stats st;
-    if (model_arg_init(r, batch, train, &a) || measure(r, train ? run_train_step : run_infer, &a, &t) ||
-        count_stats(r, train ? run_train_step : run_infer, &a, 3, &st))
+    if (model_arg_init(r, batch, train, &a) || measure(r, train ? run_train_step : run_infer, &a, &t, &st))
         failed(r, name, shape);
     else
         emit(r, name, shape, "images/s", batch, 1.0, &t, &st);
@@ -891,6 +921,8 @@ int cmd_bench(int argc, char **argv)
     cfg.repeat = repeat ? repeat : cfg.quick ? 3 : 5;
     cfg.warmup = args_find(opts, "warmup")->seen ? warmup : cfg.quick ? 1 : 2;
     cfg.target_s = cfg.quick ? 0.02 : 0.1;
+    /* An explicit --repeat is always honoured. */
+    cfg.budget_s = repeat ? INFINITY : cfg.quick ? 3.0 : 30.0;
     if (cfg.workloads) {
         static const char *const known[] = { "gemm", "cnn-gemm", "conv", "train", "infer" };
         for (const char *p = cfg.workloads; *p;) {

@@ -1,0 +1,196 @@
+#!/usr/bin/python3
+"""Run `mlopt bench`, the OpenBLAS SGEMM reference and the PyTorch seed-CNN
+reference in one go, append every result to one JSON-lines file and print
+the ratios:
+
+  - mlopt / OpenBLAS SGEMM GFLOP/s at 1024^3 and at the seed CNN's shapes,
+    per mlopt backend;
+  - mlopt / PyTorch training images/s at batch 64 (and 256) and inference
+    images/s at batch 256 (and 1), same thread count;
+  - mlopt's T-thread vs 1-thread training speedup (PyTorch's alongside).
+
+    /usr/bin/python3 bench/compare.py [--build build] [--threads 2]
+        [--backends all] [--full] [--out FILE] [--no-openblas] [--no-torch]
+        [--peak-rss]
+
+--quick settings are used unless --full.  The default output file is the
+one `mlopt bench` picks, bench/results/<hostname>-<cpu>.jsonl.  OpenBLAS
+0.3.21's DYNAMIC_ARCH does not recognize some recent Xeons (it falls back to
+its Prescott SSE kernels); unless OPENBLAS_CORETYPE is set, this script sets
+it to SkylakeX when the CPU has AVX-512F, else Haswell when it has AVX2, so
+that the reference is OpenBLAS at its best.  The core used is in the
+"driver" field of the OpenBLAS lines.
+"""
+import argparse
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+
+def cpu_flags():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown"
+
+
+def slug(text):
+    text = re.sub(r"\((R|r|TM|tm)\)", "", text)
+    return "-".join(re.findall(r"[a-z0-9]+", text.lower())) or "unknown"
+
+
+def run(cmd, env=None):
+    """Run a program that prints JSON lines on stdout; return the records."""
+    print("$ " + " ".join(cmd), file=sys.stderr, flush=True)
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, env=env, text=True)
+    recs = []
+    for line in p.stdout.splitlines():
+        line = line.strip()
+        if line.startswith("{"):
+            recs.append(json.loads(line))
+    if p.returncode != 0:
+        print("compare.py: %s exited with %d (its results so far are kept)" % (cmd[0], p.returncode),
+              file=sys.stderr)
+    return recs
+
+
+def find(recs, backend, workload, shape, threads=None):
+    for r in reversed(recs):
+        if (r["backend"] == backend and r["workload"] == workload and r["shape"] == shape
+                and (threads is None or r["threads"] == threads)):
+            return r
+    return None
+
+
+def ratio(a, b):
+    return "%.2f" % (a["median"] / b["median"]) if a and b and b["median"] > 0 else "n/a"
+
+
+def fmt(r):
+    return "%.2f" % r["median"] if r else "n/a"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--build", default=os.path.join(ROOT, "build"), help="build directory (default ./build)")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--backends", default="all", help="mlopt backends: all (default) or a comma list")
+    ap.add_argument("--full", action="store_true", help="full settings instead of --quick")
+    ap.add_argument("--out", help="results file (default bench/results/<hostname>-<cpu>.jsonl)")
+    ap.add_argument("--no-openblas", action="store_true")
+    ap.add_argument("--no-torch", action="store_true")
+    ap.add_argument("--peak-rss", action="store_true", help="also measure peak RSS of a 1-epoch mlopt train")
+    args = ap.parse_args()
+
+    mlopt = os.path.join(args.build, "mlopt")
+    out = args.out or os.path.join(ROOT, "bench", "results", "%s-%s.jsonl" % (socket.gethostname(), slug(cpu_model())))
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    quick = [] if args.full else ["--quick"]
+    t = args.threads
+    recs = []
+
+    recs += run([mlopt, "--backend", args.backends, "--threads", str(t), "bench", "--json", "--out", out] + quick)
+    if t != 1:
+        recs += run([mlopt, "--backend", "cpu", "--threads", "1", "bench", "--json", "--out", out,
+                     "--workloads", "train"] + quick)
+
+    openblas = os.path.join(args.build, "bench", "openblas_sgemm")
+    if not args.no_openblas:
+        if os.path.exists(openblas):
+            env = dict(os.environ)
+            if "OPENBLAS_CORETYPE" not in env:
+                flags = cpu_flags()
+                if "avx512f" in flags:
+                    env["OPENBLAS_CORETYPE"] = "SkylakeX"
+                elif "avx2" in flags:
+                    env["OPENBLAS_CORETYPE"] = "Haswell"
+            recs += run([openblas, "--threads", str(t), "--out", out] + quick, env=env)
+        else:
+            print("compare.py: %s not built (libopenblas-dev missing?); no OpenBLAS reference" % openblas,
+                  file=sys.stderr)
+
+    torch_script = os.path.join(HERE, "torch_seed_cnn.py")
+    if not args.no_torch:
+        try:
+            subprocess.run(["/usr/bin/python3", "-c", "import torch"], check=True, stderr=subprocess.DEVNULL)
+            recs += run(["/usr/bin/python3", torch_script, "--threads", str(t), "--out", out] + quick)
+            if t != 1:
+                recs += run(["/usr/bin/python3", torch_script, "--threads", "1", "--workloads", "train",
+                             "--out", out] + quick)
+        except (subprocess.CalledProcessError, FileNotFoundError):
+            print("compare.py: /usr/bin/python3 has no torch (apt-get install python3-torch); no PyTorch reference",
+                  file=sys.stderr)
+
+    if args.peak_rss:
+        recs += run(["/usr/bin/python3", os.path.join(HERE, "peak_rss.py"), "--mlopt", mlopt, "--threads", str(t),
+                     "--out", out])
+
+    backends = []
+    for r in recs:
+        if r["backend"] not in ("openblas", "pytorch") and r["backend"] not in backends:
+            backends.append(r["backend"])
+
+    print("\n## mlopt / OpenBLAS SGEMM (GFLOP/s medians, %d threads)\n" % t)
+    print("| workload | shape | OpenBLAS | " + " | ".join("%s | ratio" % b for b in backends) + " |")
+    print("|---|---|---:|" + "---:|---:|" * len(backends))
+    rows = [(r["workload"], r["shape"]) for r in recs if r["backend"] == "openblas"
+            and (r["workload"] != "gemm" or r["shape"].startswith("1024x"))]
+    for wl, sh in rows:
+        ob = find(recs, "openblas", wl, sh, t)
+        cells = []
+        for b in backends:
+            m = find(recs, b, wl, sh, t)
+            cells.append("%s | %s" % (fmt(m), ratio(m, ob)))
+        print("| %s | %s | %s | %s |" % (wl, sh, fmt(ob), " | ".join(cells)))
+
+    print("\n## mlopt / PyTorch (images/s medians, %d threads)\n" % t)
+    print("| workload | shape | PyTorch | " + " | ".join("%s | ratio" % b for b in backends) + " |")
+    print("|---|---|---:|" + "---:|---:|" * len(backends))
+    for wl, sh in (("train", "seed-cnn batch=64"), ("train", "seed-cnn batch=256"),
+                   ("infer", "seed-cnn batch=256"), ("infer", "seed-cnn batch=1")):
+        pt = find(recs, "pytorch", wl, sh, t)
+        cells = []
+        for b in backends:
+            m = find(recs, b, wl, sh, t)
+            cells.append("%s | %s" % (fmt(m), ratio(m, pt)))
+        print("| %s | %s | %s | %s |" % (wl, sh, fmt(pt), " | ".join(cells)))
+
+    if t != 1:
+        print("\n## Training speedup, %d threads vs 1 (images/s medians)\n" % t)
+        print("| shape | mlopt cpu 1t | mlopt cpu %dt | speedup | PyTorch 1t | PyTorch %dt | speedup |" % (t, t))
+        print("|---|---:|---:|---:|---:|---:|---:|")
+        for sh in ("seed-cnn batch=64", "seed-cnn batch=256"):
+            m1, mt = find(recs, "cpu", "train", sh, 1), find(recs, "cpu", "train", sh, t)
+            p1, pt = find(recs, "pytorch", "train", sh, 1), find(recs, "pytorch", "train", sh, t)
+            print("| %s | %s | %s | %s | %s | %s | %s |" % (sh, fmt(m1), fmt(mt), ratio(mt, m1), fmt(p1), fmt(pt),
+                                                          ratio(pt, p1)))
+
+    for r in recs:
+        if r["workload"] == "train-peak-rss":
+            print("\nPeak RSS of `mlopt train` (%s, %s): %.1f MB" % (r["backend"], r["shape"], r["median"]))
+    print("\nAll results of this run were appended to %s; merge files with `mlopt bench --compare FILES...`." % out)
+
+
+if __name__ == "__main__":
+    main()
