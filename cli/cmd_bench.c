@@ -1000,7 +1000,8 @@ int cmd_bench(int argc, char **argv)
             fprintf(stderr, "results appended to %s\n", path);
         mlopt_context_destroy(ctx);
     }
-    print_summary(G.json ? stderr : stdout, r.recs, r.nrecs);
+    if (r.nrecs)
+        print_summary(G.json ? stderr : stdout, r.recs, r.nrecs);
     free(r.recs);
     if (r.failures) {
         fprintf(stderr, "mlopt bench: %d workload(s) failed\n", r.failures);
