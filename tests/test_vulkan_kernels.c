@@ -309,9 +309,23 @@ START_TEST(test_memory_and_recording)
     ck_assert_uint_eq(st.bytes_h2d, sizeof twos);
     t_check(&p, &d2, -1, 0, "kernel after upload");
 
-    /* A tensor larger than one memory block. */
-    size_t big = (size_t)80 << 20; /* floats: 320 MiB would be too slow; 80 Mi = 320 MiB */
-    big = (size_t)40 << 20;        /* 160 MiB: larger than the 64 MiB blocks on lavapipe */
+    /* Operands of ~2.8 MB each: with 4 MiB blocks they live in different
+     * blocks, so one kernel binds three different VkBuffers. */
+    {
+        size_t n = 700001;
+        tensor x1 = t_rand(&p, n), x2 = t_rand(&p, n), x3 = t_fill(&p, n, NAN);
+        BOTH(&p, BE->add(CTX, n, R(x1), R(x2), R(x3)));
+        BOTH(&p, BE->mul(CTX, n, R(x3), R(x1), R(x2)));
+        t_check(&p, &x3, -1, 0, "add across blocks");
+        t_check(&p, &x2, -1, 0, "mul across blocks");
+        t_free(&p, &x1);
+        t_free(&p, &x2);
+        t_free(&p, &x3);
+    }
+
+    /* A tensor larger than one memory block (the staging case uses 4 MiB
+     * blocks; others 64-256 MiB) gets a block of its own. */
+    size_t big = (size_t)24 << 20;
     mlopt_buffer *bb;
     ck_assert_msg(!be->buffer_alloc(ctx, big, &bb), "%s", be->last_error(ctx));
     mlopt_ref br = {bb, big - 4096};
@@ -795,6 +809,9 @@ END_TEST
 static void force_staging(void)
 {
     setenv("MLOPT_VULKAN_STAGING", "1", 1);
+    /* Tiny memory blocks: operands spread over many blocks, so kernels bind
+     * several different VkBuffers at once. */
+    setenv("MLOPT_VULKAN_BLOCK_MB", "4", 1);
 }
 
 int main(void)
@@ -815,12 +832,14 @@ int main(void)
     tcase_add_test(tc, test_training_step_single_submission);
     suite_add_tcase(s, tc);
     /* The same checks through staging buffers (the discrete-GPU path), also
-     * on devices whose memory is host-visible. */
+     * on devices whose memory is host-visible, and with small memory blocks. */
     TCase *staged = tcase_create("staging");
     tcase_add_checked_fixture(staged, force_staging, NULL);
     tcase_add_test(staged, test_memory_and_recording);
     tcase_add_test(staged, test_gemm);
     tcase_add_test(staged, test_conv);
+    tcase_add_test(staged, test_softmax_losses);
+    tcase_add_test(staged, test_elementwise_reductions_optimizers);
     tcase_add_test(staged, test_training_step_single_submission);
     suite_add_tcase(s, staged);
     SRunner *sr = srunner_create(s);

@@ -303,6 +303,9 @@ int vk_open_device(mlopt_backend_ctx *ctx, VkPhysicalDevice pd, char *err, size_
     ctx->D.vkGetDeviceQueue(ctx->dev, ctx->queue_family, 0, &ctx->queue);
     /* 1-D kernels: 256 invocations where allowed (128 is the guaranteed minimum). */
     uint32_t wg = 256;
+    const char *wg_env = getenv("MLOPT_VULKAN_WG"); /* tuning override, power of two */
+    if (wg_env && atoi(wg_env) >= 32 && atoi(wg_env) <= 1024 && !(atoi(wg_env) & (atoi(wg_env) - 1)))
+        wg = (uint32_t)atoi(wg_env);
     while (wg > ctx->props.limits.maxComputeWorkGroupInvocations ||
            wg > ctx->props.limits.maxComputeWorkGroupSize[0])
         wg >>= 1;

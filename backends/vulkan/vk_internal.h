@@ -65,7 +65,7 @@ enum {
 #define VK_MAX_BINDINGS 8
 #define VK_PUSH_BYTES 128
 #define VK_MAX_SPEC 8
-#define VK_MAX_BLOCKS 64
+#define VK_MAX_BLOCKS 250 /* block ids are uint8_t in descriptor-set keys */
 #define VK_MAX_PIPELINES 128
 #define VK_MAX_DSETS 256
 

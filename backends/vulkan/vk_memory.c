@@ -104,6 +104,10 @@ int vk_memory_init(mlopt_backend_ctx *ctx)
         bs = ctx->props.limits.maxStorageBufferRange / VK_SUBALLOC_ALIGN * VK_SUBALLOC_ALIGN;
     while (bs > (64ull << 20) && bs > heap / 8)
         bs /= 2;
+    /* Test/tuning override: small blocks exercise multi-block binding. */
+    const char *mb = getenv("MLOPT_VULKAN_BLOCK_MB");
+    if (mb && atoi(mb) > 0 && ((VkDeviceSize)atoi(mb) << 20) <= bs)
+        bs = (VkDeviceSize)atoi(mb) << 20;
     ctx->block_size = bs;
 
     int st = find_type(ctx, req.memoryTypeBits, hvc | VK_MEMORY_PROPERTY_HOST_CACHED_BIT);
