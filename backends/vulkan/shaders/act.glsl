@@ -10,20 +10,20 @@ float erf_approx(float v)
 
 float sigmoid(float v) { return 1.0 / (1.0 + exp(-v)); }
 // tanh via exp overflows for large |v| on some drivers: clamp first.
-float safe_tanh(float v) { return tanh(clamp(v, -15.0, 15.0)); }
+float safe_tanh(float v) { return nan_bits(v) ? v : tanh(clamp(v, -15.0, 15.0)); }
 
 float act_f(uint act, float v, float alpha, float beta)
 {
     switch (act) {
-    case 1u: return max(v, 0.0);
+    case 1u: return v > 0.0 ? v : 0.0; // NaN -> 0, like the reference
     case 2u: return v > 0.0 ? v : alpha * v;
     case 3u: return v > 0.0 ? v : alpha * (exp(v) - 1.0);
     case 4u: return 0.5 * v * (1.0 + erf_approx(v * 0.70710678118654752));
     case 5u: return v * sigmoid(v);
     case 6u: return safe_tanh(v);
     case 7u: return sigmoid(v);
-    case 8u: return clamp(alpha * v + beta, 0.0, 1.0);
-    case 9u: return v * clamp(v / 6.0 + 0.5, 0.0, 1.0);
+    case 8u: return max(0.0, min(1.0, alpha * v + beta)); // the reference's fmax/fmin order
+    case 9u: return v * max(0.0, min(1.0, v / 6.0 + 0.5));
     default: return v;
     }
 }

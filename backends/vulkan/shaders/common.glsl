@@ -20,8 +20,10 @@ layout(local_size_x_id = 0) in;
 
 float op_add(float a, float b) { return a + b; }
 float op_max(float a, float b) { return max(a, b); }
+// NaN test on the bits: drivers may fold isnan(x) (x != x) away.
+bool nan_bits(float v) { return (floatBitsToUint(v) & 0x7fffffffu) > 0x7f800000u; }
 // max that propagates NaN (GLSL's max leaves NaN handling undefined)
-float op_max_nan(float a, float b) { return (isnan(a) || isnan(b)) ? a + b : max(a, b); }
+float op_max_nan(float a, float b) { return (nan_bits(a) || nan_bits(b)) ? a + b : max(a, b); }
 
 // One workgroup per row; rows may exceed the 65535 groups of one dimension.
 uint row_index() { return gl_WorkGroupID.y * gl_NumWorkGroups.x + gl_WorkGroupID.x; }
