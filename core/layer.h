@@ -19,6 +19,9 @@ typedef struct mlopt_param {
     enum { INIT_KAIMING_UNIFORM, INIT_BIAS_UNIFORM, INIT_ONES, INIT_ZEROS } init;
     mlopt_tensor *value;
     mlopt_tensor *grad;  /* NULL when !trainable */
+    /* Pruning mask (0/1 floats, same shape) or NULL: the optimizer applies
+     * it after every update so pruned weights stay exactly zero. */
+    mlopt_tensor *mask;
 } mlopt_param;
 
 /* A forward/backward call's view of one batch. */

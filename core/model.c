@@ -54,6 +54,7 @@ void mlopt_model_destroy(mlopt_model *m)
         for (int p = 0; p < L->nparams; p++) {
             mlopt_tensor_destroy(L->params[p].value);
             mlopt_tensor_destroy(L->params[p].grad);
+            mlopt_tensor_destroy(L->params[p].mask);
         }
         for (int s = 0; s < 2; s++)
             mlopt_tensor_destroy(L->scratch[s]);

@@ -100,6 +100,8 @@ mlopt_status mlopt_optimizer_step(mlopt_optimizer *o, float lr)
                         c->kind == MLOPT_OPTIM_ADAMW, step, p->value->ref, p->grad->ref, o->s1[k]->ref,
                         o->s2[k]->ref));
         }
+        if (p->mask) /* pruned weights stay exactly zero through training */
+            TRY(BE_CALL(ctx, mask_mul, n, p->mask->ref, p->value->ref));
     }
     o->steps++;
     return MLOPT_OK;
