@@ -139,10 +139,53 @@ const char *mlopt_checkpoint_meta(const mlopt_checkpoint *ck, const char *key)
     return mlopt_st_metadata(ck->file, key);
 }
 
+/* Sparse checkpoints (mlopt prune --sparse) store a tensor as
+ * "<name>.indices" (I32 flat positions) and "<name>.values" (F32): densify. */
+static mlopt_status load_sparse_tensor(const mlopt_checkpoint *ck, const char *name, mlopt_tensor *dst, int *found)
+{
+    char iname[160], vname[160];
+    snprintf(iname, sizeof iname, "%s.indices", name);
+    snprintf(vname, sizeof vname, "%s.values", name);
+    mlopt_st_tensor it, vt;
+    *found = mlopt_st_find(ck->file, iname, &it) == MLOPT_OK && mlopt_st_find(ck->file, vname, &vt) == MLOPT_OK;
+    if (!*found)
+        return MLOPT_OK;
+    size_t n = mlopt_tensor_numel(dst), nnz = vt.nbytes / 4;
+    if (dst->dtype != MLOPT_F32 || strcmp(it.dtype, "I32") != 0 || strcmp(vt.dtype, "F32") != 0 || it.nbytes != vt.nbytes ||
+        nnz > n)
+        return mlopt_set_error(MLOPT_E_FORMAT, "%s: sparse tensor '%s' needs I32 indices and F32 values of equal count <= %zu",
+                               ck->path, name, n);
+    float *dense = calloc(n ? n : 1, sizeof *dense);
+    if (!dense)
+        return mlopt_set_error(MLOPT_E_NOMEM, "out of host memory loading %s", ck->path);
+    const unsigned char *ib = it.data, *vb = vt.data;
+    for (size_t k = 0; k < nnz; k++) {
+        int32_t idx;
+        float v;
+        memcpy(&idx, ib + 4 * k, 4);
+        memcpy(&v, vb + 4 * k, 4);
+        if (idx < 0 || (size_t)idx >= n) {
+            free(dense);
+            return mlopt_set_error(MLOPT_E_FORMAT, "%s: sparse tensor '%s' has index %d outside 0..%zu", ck->path,
+                                   name, (int)idx, n - 1);
+        }
+        dense[idx] = v;
+    }
+    mlopt_status s = mlopt_tensor_upload(dst, dense, n * sizeof *dense);
+    free(dense);
+    return s;
+}
+
 static mlopt_status load_tensor(const mlopt_checkpoint *ck, const char *name, mlopt_tensor *dst)
 {
     mlopt_st_tensor t;
-    if (mlopt_st_find(ck->file, name, &t) != MLOPT_OK)
+    int sparse = 0;
+    if (mlopt_st_find(ck->file, name, &t) != MLOPT_OK) {
+        TRY(load_sparse_tensor(ck, name, dst, &sparse));
+        if (sparse)
+            return MLOPT_OK;
+    }
+    if (!sparse && mlopt_st_find(ck->file, name, &t) != MLOPT_OK)
         return mlopt_set_error(MLOPT_E_FORMAT, "%s: no tensor '%s' (checkpoint from a different model?)", ck->path,
                                name);
     mlopt_dtype dt;
