@@ -532,6 +532,9 @@ START_TEST(test_activations)
         host[2] = 3.0f;
         host[3] = 40.0f;
         host[4] = -40.0f;
+        host[5] = NAN;
+        host[6] = INFINITY;
+        host[7] = -INFINITY;
         tensor x = t_make(&p, n, host, 0, 0), y = t_fill(&p, n, NAN), dy = t_rand(&p, n);
         tensor dx = t_fill(&p, n, NAN), inplace = t_make(&p, n, host, 0, 0);
         char what[64];
