@@ -109,5 +109,23 @@ backends)
   [ "$(json_field "$WORK/i" params)" = 225034 ] || fail "seed-cnn params != 225034"
   echo "ok: backends and info"
   ;;
+backend-accuracy-*)
+  # The same short training on another backend lands within 0.5 points of the CPU's.
+  B=${CASE#backend-accuracy-}
+  if ! "$MLOPT" --backend="$B" backends >/dev/null 2>&1 || ! "$MLOPT" backends --json | grep -q "\"name\": \"$B\", [^]]*\"usable\": true"; then
+    echo "skip: backend $B not usable here"; exit 0
+  fi
+  S="--limit 1200 --test-limit 500 --epochs 1 --batch 32 --seed 5 --quiet --json --stats"
+  "$MLOPT" --backend=cpu train $S --out "$WORK/cpu.safetensors" >"$WORK/cpu.json" || fail "cpu run"
+  "$MLOPT" train --backend="$B" $S --out "$WORK/b.safetensors" >"$WORK/b.json" || fail "$B run"
+  a=$(json_field "$WORK/cpu.json" accuracy); b=$(json_field "$WORK/b.json" accuracy)
+  awk -v a="$a" -v b="$b" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= 0.005) }' || fail "$B accuracy $b vs cpu $a"
+  syncs=$(json_field "$WORK/b.json" host_syncs_per_step)
+  awk -v s="$syncs" 'BEGIN { exit !(s <= 1.0) }' || fail "$B makes $syncs host syncs per step"
+  echo "ok: $B accuracy $b vs cpu $a; $syncs host syncs/step, $(json_field "$WORK/b.json" submissions_per_step) submissions/step"
+  MLOPT_BACKEND="$B" "$MLOPT" train --limit 64 --test-limit 64 --epochs 1 --quiet --json --out "$WORK/env.safetensors" >"$WORK/env.json" || fail "MLOPT_BACKEND=$B"
+  grep -q "\"backend\": \"$B\"" "$WORK/env.json" || fail "MLOPT_BACKEND=$B did not select $B"
+  echo "ok: MLOPT_BACKEND=$B selects it"
+  ;;
 *) fail "unknown case" ;;
 esac
