@@ -46,13 +46,13 @@ static void compare_gemm(harness_backend *fast, harness_backend *ref, const gemm
     free(got), free(want);
 }
 
-START_TEST(test_cpu_gemm_vs_reference)
+/* The GEMM sweep on one fast context against the reference. */
+static void gemm_sweep(harness_backend *fast)
 {
     static const int sizes[] = {1, 7, 13, 17, 31, 64, 97};
     static const float alphas[] = {1.0f, -0.5f, 2.0f};
     static const float betas[] = {0.0f, 1.0f, 0.75f};
-    harness_backend fast, ref;
-    open_fast(&fast);
+    harness_backend ref;
     open_ref(&ref);
     int count = 0;
     for (int t = 0; t < 4; t++)
@@ -66,29 +66,41 @@ START_TEST(test_cpu_gemm_vs_reference)
                 g.lda = (g.ta ? g.m : g.k) + pad;
                 g.ldb = (g.tb ? g.k : g.n) + pad;
                 g.ldc = g.n + pad;
-                compare_gemm(&fast, &ref, &g, 1000u + (uint32_t)count);
+                compare_gemm(fast, &ref, &g, 1000u + (uint32_t)count);
             }
-    harness_close(&fast);
-    harness_close(&ref);
-}
-END_TEST
-
-/* Large enough for several KC slices, MC blocks and both threads. */
-START_TEST(test_cpu_gemm_large_vs_reference)
-{
-    harness_backend fast, ref;
-    open_fast(&fast);
-    open_ref(&ref);
+    /* several KC slices, MC blocks and thread stripes */
     for (int t = 0; t < 4; t++) {
         gemm_case g = {.ta = t & 1, .tb = t >> 1, .m = 301, .n = 203, .k = 523, .alpha = 0.5f,
                        .beta = t == 3 ? 0.0f : 1.5f};
+        if (t == 2) /* wide: threads split columns */
+            g.m = 37, g.n = 611;
         g.lda = (g.ta ? g.m : g.k) + 5;
         g.ldb = (g.tb ? g.k : g.n) + 1;
         g.ldc = g.n + 2;
-        compare_gemm(&fast, &ref, &g, 77u + (uint32_t)t);
+        compare_gemm(fast, &ref, &g, 77u + (uint32_t)t);
     }
-    harness_close(&fast);
     harness_close(&ref);
+}
+
+START_TEST(test_cpu_gemm_vs_reference)
+{
+    harness_backend fast;
+    open_fast(&fast);
+    gemm_sweep(&fast);
+    harness_close(&fast);
+}
+END_TEST
+
+/* The other kernels this machine can run: portable blocked C and AVX2. */
+START_TEST(test_cpu_gemm_isa_variants_vs_reference)
+{
+    static const char *isas[] = {"scalar", "avx2"};
+    for (int i = 0; i < 2; i++) {
+        harness_backend fast;
+        open_isa(&fast, isas[i]);
+        gemm_sweep(&fast);
+        harness_close(&fast);
+    }
 }
 END_TEST
 
@@ -269,6 +281,10 @@ START_TEST(test_cpu_conv_vs_reference)
     for (size_t i = 0; i < sizeof conv_cases / sizeof conv_cases[0]; i++)
         compare_conv(&fast, &ref, conv_cases[i], 300u + (uint32_t)i, 1e-4);
     harness_close(&fast);
+    open_isa(&fast, "avx2");
+    for (size_t i = 0; i < sizeof conv_cases / sizeof conv_cases[0]; i += 2)
+        compare_conv(&fast, &ref, conv_cases[i], 500u + (uint32_t)i, 1e-4);
+    harness_close(&fast);
     harness_close(&ref);
 }
 END_TEST
@@ -357,7 +373,7 @@ static Suite *cpu_gemm_suite(void)
     Suite *s = suite_create("cpu_gemm_conv");
     TCase *tc = tcase_create("kernels");
     tcase_add_test(tc, test_cpu_gemm_vs_reference);
-    tcase_add_test(tc, test_cpu_gemm_large_vs_reference);
+    tcase_add_test(tc, test_cpu_gemm_isa_variants_vs_reference);
     tcase_add_test(tc, test_cpu_gemm_alpha_zero_and_empty);
     tcase_add_test(tc, test_cpu_gemm_strided_batched_vs_reference);
     tcase_add_test(tc, test_cpu_ref_gemm_hand_case);

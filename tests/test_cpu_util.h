@@ -53,6 +53,18 @@ static inline void open_threads(harness_backend *h, int threads)
     unsetenv("MLOPT_NUM_THREADS");
 }
 
+/* A fast-path context whose SIMD level is capped (MLOPT_CPU_ISA), so the
+ * portable blocked kernels and the AVX2 kernels are tested on machines
+ * that would otherwise pick AVX-512. */
+static inline void open_isa(harness_backend *h, const char *isa)
+{
+    char err[4096];
+    setenv("MLOPT_CPU_ISA", isa, 1);
+    unsetenv("MLOPT_CPU_REF");
+    ck_assert_msg(harness_open("cpu", NULL, h, err, sizeof err) == 0, "%s", err);
+    unsetenv("MLOPT_CPU_ISA");
+}
+
 static inline mlopt_ref tref(tbuf t)
 {
     mlopt_ref r = {t.buf, GUARD * sizeof(float)};

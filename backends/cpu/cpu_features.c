@@ -30,6 +30,9 @@ void cpu_detect_features(cpu_features *out)
         return;
     __cpuid_count(7, 0, eax, ebx, ecx, edx);
     out->avx2_fma = (ebx >> 5) & 1;
+    /* AVX-512 additionally needs the opmask and both ZMM halves saved
+     * (XCR0 bits 5, 6, 7). */
+    out->avx512f = out->avx2_fma && ((ebx >> 16) & 1) && (cpu_read_xcr0() & 0xE6) == 0xE6;
 }
 #else
 void cpu_detect_features(cpu_features *out)

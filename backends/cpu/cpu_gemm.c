@@ -6,210 +6,279 @@
  * part of the column block) task packs its own op(A)[MC x KC] into MR-tall
  * panels (stays in L2) and sweeps the micro-kernel over the tile grid,
  * each MR x NR tile of C staying in registers for the whole KC slice. */
+#include <stdatomic.h>
 #include <string.h>
 
 #include "cpu_internal.h"
 #include "cpu_slots.h"
 
-#define CPU_GEMM_KC 256 /* one A micro-panel (6 KiB) + one B micro-panel (16 KiB) fit L1 */
-#define CPU_GEMM_MC 144 /* the packed A block (144 KiB) stays in L2 */
-#define CPU_GEMM_NC 3072 /* the packed B block (3 MiB) stays in L3 / a large L2 */
+/* A micro-kernel and the cache blocking that suits it. */
+typedef struct cpu_gemm_kernel {
+    int mr, nr;
+    int kc; /* one B micro-panel (kc x nr) stays in L1 across a row sweep */
+    int mc; /* the packed A block (mc x kc) stays in L2 */
+    int nc; /* the packed B block (kc x nc) stays in L3 / a large L2 */
+    cpu_microkernel_fn fn;
+} cpu_gemm_kernel;
+
+static const cpu_gemm_kernel cpu_kernel_scalar = {CPU_GEMM_MR, CPU_GEMM_NR, 256, 144, 3072,
+                                                  cpu_microkernel_scalar};
+#if defined(CPU_HAVE_AVX2_KERNELS)
+static const cpu_gemm_kernel cpu_kernel_avx2 = {CPU_GEMM_MR, CPU_GEMM_NR, 256, 144, 3072,
+                                                cpu_microkernel_avx2};
+/* 32 x 192 x 4 B = 24 KiB of B in L1; 384 x 192 x 4 B = 288 KiB of A in L2 */
+static const cpu_gemm_kernel cpu_kernel_avx512 = {CPU_GEMM512_MR, CPU_GEMM512_NR, 192, 384, 4096,
+                                                  cpu_microkernel_avx512};
+#endif
+
+static const cpu_gemm_kernel *cpu_gemm_pick(const mlopt_backend_ctx *ctx)
+{
+#if defined(CPU_HAVE_AVX2_KERNELS)
+    if (ctx->isa >= CPU_ISA_AVX512)
+        return &cpu_kernel_avx512;
+    if (ctx->isa >= CPU_ISA_AVX2)
+        return &cpu_kernel_avx2;
+#else
+    (void)ctx;
+#endif
+    return &cpu_kernel_scalar;
+}
 
 /* Below this many multiply-adds a problem runs on one thread: waking the
  * pool would cost more than it saves. */
 #define CPU_GEMM_PARALLEL_MIN_FLOPS ((size_t)64 * 64 * 64)
 
 typedef struct cpu_gemm_job {
+    const cpu_gemm_kernel *kern;
     int trans_a, trans_b;
     int m, n, k;
-    float alpha;
+    float alpha, beta;
     const float *a;
     int lda;
     const float *b;
     int ldb;
     float *c;
     int ldc;
-    cpu_microkernel_fn kernel;
-    float *pack_b;
-    float **pack_a; /* one per thread */
-    /* the current (jc, pc) step */
-    int jc, nc, pc, kc;
-    float beta;
-    int n_panels;   /* NR panels in this column block */
-    int m_blocks;   /* MC blocks of rows */
-    int n_parts;    /* column block split into this many ranges of panels */
+    mlopt_backend_ctx *ctx;
+    int split_n;   /* threads take column stripes (else row stripes) */
+    int stripe;    /* stripe width/height, a multiple of NR/MR */
+    int nstripes;
+    atomic_int next_stripe; /* stripes are handed out first come, first served */
 } cpu_gemm_job;
+
+/* One thread's view: the sub-problem it computes and its packing buffers. */
+typedef struct cpu_gemm_part {
+    const cpu_gemm_job *g;
+    int m, n;          /* sizes of this part */
+    const float *a, *b;
+    float *c;
+    float *pack_a, *pack_b;
+    int jc, pc, kc;    /* current block */
+} cpu_gemm_part;
 
 /* Packs op(B)[pc:pc+kc, jc + panel*NR : +NR] as kc rows of NR floats,
  * zero-padding columns beyond n. */
-static void cpu_pack_b_panels(void *arg, size_t begin, size_t end, int thread)
+static void cpu_pack_b_panels(cpu_gemm_part *pt, int npanels)
 {
-    (void)thread;
-    cpu_gemm_job *g = arg;
-    for (size_t panel = begin; panel < end; panel++) {
-        int j0 = g->jc + (int)panel * CPU_GEMM_NR;
-        int nr = g->n - j0 < CPU_GEMM_NR ? g->n - j0 : CPU_GEMM_NR;
-        float *dst = g->pack_b + panel * (size_t)g->kc * CPU_GEMM_NR;
-        for (int p = 0; p < g->kc; p++) {
-            float *d = dst + (size_t)p * CPU_GEMM_NR;
-            int kk = g->pc + p;
-            if (!g->trans_b) {
-                const float *src = g->b + (size_t)kk * g->ldb + j0;
-                if (nr == CPU_GEMM_NR) {
-                    memcpy(d, src, CPU_GEMM_NR * sizeof(float));
+    const cpu_gemm_job *g = pt->g;
+    const int NR = g->kern->nr;
+    for (int panel = 0; panel < npanels; panel++) {
+        int j0 = pt->jc + panel * NR;
+        int nr = pt->n - j0 < NR ? pt->n - j0 : NR;
+        float *dst = pt->pack_b + (size_t)panel * pt->kc * NR;
+        if (!g->trans_b) {
+            for (int p = 0; p < pt->kc; p++) {
+                float *d = dst + (size_t)p * NR;
+                const float *src = pt->b + (size_t)(pt->pc + p) * g->ldb + j0;
+                if (nr == NR) {
+                    memcpy(d, src, (size_t)NR * sizeof(float));
                     continue;
                 }
                 for (int j = 0; j < nr; j++)
                     d[j] = src[j];
-            } else {
-                for (int j = 0; j < nr; j++)
-                    d[j] = g->b[(size_t)(j0 + j) * g->ldb + kk];
+                for (int j = nr; j < NR; j++)
+                    d[j] = 0.0f;
             }
-            for (int j = nr; j < CPU_GEMM_NR; j++)
-                d[j] = 0.0f;
+        } else {
+            /* B stored n x k: walk each stored row contiguously */
+            for (int j = 0; j < NR; j++) {
+                if (j < nr) {
+                    const float *src = pt->b + (size_t)(j0 + j) * g->ldb + pt->pc;
+                    for (int p = 0; p < pt->kc; p++)
+                        dst[(size_t)p * NR + j] = src[p];
+                } else {
+                    for (int p = 0; p < pt->kc; p++)
+                        dst[(size_t)p * NR + j] = 0.0f;
+                }
+            }
         }
     }
 }
 
 /* Packs op(A)[i0:i0+mc, pc:pc+kc] as MR-row panels of kc x MR floats. */
-static void cpu_pack_a_block(const cpu_gemm_job *g, int i0, int mc, float *dst)
+static void cpu_pack_a_block(const cpu_gemm_part *pt, int i0, int mc)
 {
-    for (int r = 0; r < mc; r += CPU_GEMM_MR) {
-        int mr = mc - r < CPU_GEMM_MR ? mc - r : CPU_GEMM_MR;
-        float *panel = dst + (size_t)r * g->kc;
+    const cpu_gemm_job *g = pt->g;
+    const int MR = g->kern->mr;
+    for (int r = 0; r < mc; r += MR) {
+        int mr = mc - r < MR ? mc - r : MR;
+        float *panel = pt->pack_a + (size_t)r * pt->kc;
         if (g->trans_a) {
             /* A stored k x m: each k step's MR values are contiguous */
-            for (int p = 0; p < g->kc; p++) {
-                const float *src = g->a + (size_t)(g->pc + p) * g->lda + i0 + r;
-                float *d = panel + (size_t)p * CPU_GEMM_MR;
+            for (int p = 0; p < pt->kc; p++) {
+                const float *src = pt->a + (size_t)(pt->pc + p) * g->lda + i0 + r;
+                float *d = panel + (size_t)p * MR;
                 for (int i = 0; i < mr; i++)
                     d[i] = src[i];
-                for (int i = mr; i < CPU_GEMM_MR; i++)
+                for (int i = mr; i < MR; i++)
                     d[i] = 0.0f;
             }
         } else {
-            for (int i = 0; i < CPU_GEMM_MR; i++) {
+            for (int i = 0; i < MR; i++) {
                 if (i < mr) {
-                    const float *src = g->a + (size_t)(i0 + r + i) * g->lda + g->pc;
-                    for (int p = 0; p < g->kc; p++)
-                        panel[(size_t)p * CPU_GEMM_MR + i] = src[p];
+                    const float *src = pt->a + (size_t)(i0 + r + i) * g->lda + pt->pc;
+                    for (int p = 0; p < pt->kc; p++)
+                        panel[(size_t)p * MR + i] = src[p];
                 } else {
-                    for (int p = 0; p < g->kc; p++)
-                        panel[(size_t)p * CPU_GEMM_MR + i] = 0.0f;
+                    for (int p = 0; p < pt->kc; p++)
+                        panel[(size_t)p * MR + i] = 0.0f;
                 }
             }
         }
     }
 }
 
-/* Task t = (row block, range of column panels). */
-static void cpu_gemm_tasks(void *arg, size_t begin, size_t end, int thread)
+/* The sequential blocked algorithm on one part of C. */
+static void cpu_gemm_part_run(cpu_gemm_part *pt)
 {
-    cpu_gemm_job *g = arg;
-    float *pa = g->pack_a[thread];
-    int packed_block = -1;
-    for (size_t t = begin; t < end; t++) {
-        int mb = (int)(t / (size_t)g->n_parts), part = (int)(t % (size_t)g->n_parts);
-        int i0 = mb * CPU_GEMM_MC;
-        int mc = g->m - i0 < CPU_GEMM_MC ? g->m - i0 : CPU_GEMM_MC;
-        int p_begin = (int)((long long)g->n_panels * part / g->n_parts);
-        int p_end = (int)((long long)g->n_panels * (part + 1) / g->n_parts);
-        if (p_begin >= p_end)
-            continue;
-        if (packed_block != mb) {
-            cpu_pack_a_block(g, i0, mc, pa);
-            packed_block = mb;
-        }
-        for (int jp = p_begin; jp < p_end; jp++) {
-            int j0 = g->jc + jp * CPU_GEMM_NR;
-            int nr = g->n - j0 < CPU_GEMM_NR ? g->n - j0 : CPU_GEMM_NR;
-            const float *bpanel = g->pack_b + (size_t)jp * g->kc * CPU_GEMM_NR;
-            for (int r = 0; r < mc; r += CPU_GEMM_MR) {
-                int mr = mc - r < CPU_GEMM_MR ? mc - r : CPU_GEMM_MR;
-                g->kernel(g->kc, pa + (size_t)r * g->kc, bpanel, g->alpha, g->beta,
-                          g->c + (size_t)(i0 + r) * g->ldc + j0, g->ldc, mr, nr);
+    const cpu_gemm_job *g = pt->g;
+    const cpu_gemm_kernel *kern = g->kern;
+    for (int jc = 0; jc < pt->n; jc += kern->nc) {
+        int nc = pt->n - jc < kern->nc ? pt->n - jc : kern->nc;
+        int npanels = (nc + kern->nr - 1) / kern->nr;
+        pt->jc = jc;
+        for (int pc = 0; pc < g->k; pc += kern->kc) {
+            pt->pc = pc;
+            pt->kc = g->k - pc < kern->kc ? g->k - pc : kern->kc;
+            /* Only the first k slice applies the caller's beta; later
+             * slices accumulate into what the first one wrote. */
+            float beta = pc == 0 ? g->beta : 1.0f;
+            cpu_pack_b_panels(pt, npanels);
+            for (int ic = 0; ic < pt->m; ic += kern->mc) {
+                int mc = pt->m - ic < kern->mc ? pt->m - ic : kern->mc;
+                cpu_pack_a_block(pt, ic, mc);
+                for (int jp = 0; jp < npanels; jp++) {
+                    int j0 = jc + jp * kern->nr;
+                    int nr = pt->n - j0 < kern->nr ? pt->n - j0 : kern->nr;
+                    const float *bpanel = pt->pack_b + (size_t)jp * pt->kc * kern->nr;
+                    for (int r = 0; r < mc; r += kern->mr) {
+                        int mr = mc - r < kern->mr ? mc - r : kern->mr;
+                        kern->fn(pt->kc, pt->pack_a + (size_t)r * pt->kc, bpanel, g->alpha, beta,
+                                 pt->c + (size_t)(ic + r) * g->ldc + j0, g->ldc, mr, nr);
+                    }
+                }
             }
         }
     }
 }
 
-static size_t cpu_pack_b_bytes(int n, int k)
+/* Each worker claims stripes of C's columns (or rows), with the matching
+ * slice of op(B) (or op(A)), until none are left.  Claiming instead of a
+ * fixed split keeps all cores busy when one worker starts late (a loaded
+ * machine, a slow wake-up). */
+static void cpu_gemm_stripes(void *arg, size_t begin, size_t end, int thread)
 {
-    int kc = k < CPU_GEMM_KC ? k : CPU_GEMM_KC;
-    int nc = n < CPU_GEMM_NC ? n : CPU_GEMM_NC;
-    return (size_t)(nc + CPU_GEMM_NR - 1) / CPU_GEMM_NR * CPU_GEMM_NR * kc * sizeof(float);
+    (void)begin, (void)end;
+    cpu_gemm_job *g = arg;
+    for (;;) {
+        int t = atomic_fetch_add(&g->next_stripe, 1);
+        if (t >= g->nstripes)
+            break;
+        cpu_gemm_part pt = {.g = g, .m = g->m, .n = g->n, .a = g->a, .b = g->b, .c = g->c,
+                            .pack_a = g->ctx->gemm_pack_a[thread].data,
+                            .pack_b = g->ctx->gemm_pack_b[thread].data};
+        int first = t * g->stripe;
+        if (g->split_n) {
+            if (first >= g->n)
+                continue;
+            pt.n = g->n - first < g->stripe ? g->n - first : g->stripe;
+            pt.b = g->trans_b ? g->b + (size_t)first * g->ldb : g->b + first;
+            pt.c = g->c + first;
+        } else {
+            if (first >= g->m)
+                continue;
+            pt.m = g->m - first < g->stripe ? g->m - first : g->stripe;
+            pt.a = g->trans_a ? g->a + first : g->a + (size_t)first * g->lda;
+            pt.c = g->c + (size_t)first * g->ldc;
+        }
+        cpu_gemm_part_run(&pt);
+    }
 }
 
-static size_t cpu_pack_a_bytes(int m, int k)
+static size_t cpu_round_up(size_t v, size_t to)
 {
-    int kc = k < CPU_GEMM_KC ? k : CPU_GEMM_KC;
-    int mc = m < CPU_GEMM_MC ? m : CPU_GEMM_MC;
-    return (size_t)(mc + CPU_GEMM_MR - 1) / CPU_GEMM_MR * CPU_GEMM_MR * kc * sizeof(float);
+    return (v + to - 1) / to * to;
 }
 
 int cpu_gemm_reserve(mlopt_backend_ctx *ctx, int thread, int m, int n, int k, const char *call)
 {
     if (ctx->reference || m <= 0 || n <= 0 || k <= 0)
         return 0;
-    if (!cpu_scratch_reserve(ctx, &ctx->gemm_pack_b[thread], cpu_pack_b_bytes(n, k), call) ||
-        !cpu_scratch_reserve(ctx, &ctx->gemm_pack_a[thread], cpu_pack_a_bytes(m, k), call))
+    const cpu_gemm_kernel *kern = cpu_gemm_pick(ctx);
+    size_t kc = (size_t)(k < kern->kc ? k : kern->kc);
+    size_t nc = cpu_round_up((size_t)(n < kern->nc ? n : kern->nc), (size_t)kern->nr);
+    size_t mc = cpu_round_up((size_t)(m < kern->mc ? m : kern->mc), (size_t)kern->mr);
+    if (!cpu_scratch_reserve(ctx, &ctx->gemm_pack_b[thread], nc * kc * sizeof(float), call) ||
+        !cpu_scratch_reserve(ctx, &ctx->gemm_pack_a[thread], mc * kc * sizeof(float), call))
         return 1;
     return 0;
 }
 
+/* Threads each take one stripe of C and run the whole blocked algorithm on
+ * it with private packing buffers: one fork-join per GEMM and no barriers,
+ * which matters on loaded machines where a descheduled helper would stall
+ * every barrier.  Every element of C sees the same k slicing whatever the
+ * thread count, so results are bit-identical across thread counts. */
 static int cpu_gemm_blocked(mlopt_backend_ctx *ctx, int thread, int trans_a, int trans_b, int m,
                             int n, int k, float alpha, const float *a, int lda, const float *b,
                             int ldb, float beta, float *c, int ldc, const char *call)
 {
+    const cpu_gemm_kernel *kern = cpu_gemm_pick(ctx);
+    cpu_gemm_job g = {.kern = kern, .trans_a = trans_a, .trans_b = trans_b, .m = m, .n = n,
+                      .k = k, .alpha = alpha, .beta = beta, .a = a, .lda = lda, .b = b,
+                      .ldb = ldb, .c = c, .ldc = ldc, .ctx = ctx};
     int threads = thread >= 0 ? 1 : cpu_threads(ctx);
     if ((size_t)m * n * k < CPU_GEMM_PARALLEL_MIN_FLOPS)
         threads = 1;
-    float *pack_a[CPU_MAX_THREADS];
-    cpu_gemm_job g = {.trans_a = trans_a, .trans_b = trans_b, .m = m, .n = n, .k = k,
-                      .alpha = alpha, .a = a, .lda = lda, .b = b, .ldb = ldb, .c = c,
-                      .ldc = ldc, .pack_a = pack_a};
-    if (thread >= 0) {
-        /* sized beforehand by cpu_gemm_reserve(): no allocation (and no
-         * shared error state) inside a parallel region */
-        g.pack_b = ctx->gemm_pack_b[thread].data;
-        pack_a[0] = ctx->gemm_pack_a[thread].data;
-    } else {
-        for (int t = 0; t < threads; t++)
-            if (cpu_gemm_reserve(ctx, t, m, n, k, call))
-                return 1;
-        g.pack_b = ctx->gemm_pack_b[0].data;
-        for (int t = 0; t < threads; t++)
-            pack_a[t] = ctx->gemm_pack_a[t].data;
+    if (threads == 1) {
+        int t = thread >= 0 ? thread : 0;
+        /* inside a parallel loop the buffers were sized by cpu_gemm_reserve()
+         * beforehand: no allocation (or shared error state) in workers */
+        if (thread < 0 && cpu_gemm_reserve(ctx, 0, m, n, k, call))
+            return 1;
+        g.split_n = 1;
+        g.stripe = n;
+        g.nstripes = 1;
+        atomic_init(&g.next_stripe, 0);
+        cpu_gemm_stripes(&g, 0, 1, t);
+        return 0;
     }
-#if defined(CPU_HAVE_AVX2_KERNELS)
-    g.kernel = ctx->use_avx2 ? cpu_microkernel_avx2 : cpu_microkernel_scalar;
-#else
-    g.kernel = cpu_microkernel_scalar;
-#endif
-    g.m_blocks = (m + CPU_GEMM_MC - 1) / CPU_GEMM_MC;
-    cpu_threadpool *pool = threads > 1 ? ctx->pool : NULL;
-    for (int jc = 0; jc < n; jc += CPU_GEMM_NC) {
-        g.jc = jc;
-        g.nc = n - jc < CPU_GEMM_NC ? n - jc : CPU_GEMM_NC;
-        g.n_panels = (g.nc + CPU_GEMM_NR - 1) / CPU_GEMM_NR;
-        /* Split columns too when there are fewer row blocks than threads,
-         * so that short-and-wide products (convolutions) use every core. */
-        g.n_parts = 1;
-        if (g.m_blocks < threads) {
-            g.n_parts = (threads + g.m_blocks - 1) / g.m_blocks;
-            if (g.n_parts > g.n_panels)
-                g.n_parts = g.n_panels;
-        }
-        for (int pc = 0; pc < k; pc += CPU_GEMM_KC) {
-            g.pc = pc;
-            g.kc = k - pc < CPU_GEMM_KC ? k - pc : CPU_GEMM_KC;
-            /* Only the first k slice applies the caller's beta; later
-             * slices accumulate into what the first one wrote. */
-            g.beta = pc == 0 ? beta : 1.0f;
-            cpu_threadpool_run(pool, (size_t)g.n_panels, cpu_pack_b_panels, &g);
-            cpu_threadpool_run(pool, (size_t)g.m_blocks * g.n_parts, cpu_gemm_tasks, &g);
-        }
-    }
+    /* Split the longer side in whole micro-tiles: about four stripes per
+     * thread for balance, but at least four micro-tiles wide so that each
+     * packed A (or B) block is reused enough. */
+    g.split_n = n > m; /* rows on ties: duplicated B packing is a plain copy */
+    int len = g.split_n ? n : m, unit = g.split_n ? kern->nr : kern->mr;
+    int units = (len + unit - 1) / unit;
+    int per = (units + 4 * threads - 1) / (4 * threads);
+    if (per < 4)
+        per = 4;
+    g.stripe = per * unit;
+    g.nstripes = (len + g.stripe - 1) / g.stripe;
+    atomic_init(&g.next_stripe, 0);
+    for (int t = 0; t < threads; t++)
+        if (cpu_gemm_reserve(ctx, t, g.split_n ? m : g.stripe, g.split_n ? g.stripe : n, k, call))
+            return 1;
+    cpu_threadpool_run(ctx->pool, (size_t)threads, cpu_gemm_stripes, &g);
     return 0;
 }
 

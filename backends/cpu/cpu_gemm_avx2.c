@@ -4,6 +4,7 @@
  * Compiled with -mavx2 -mfma and only called after cpu_detect_features()
  * has confirmed the CPU and OS support. */
 #include <immintrin.h>
+#include <math.h>
 
 #include "cpu_internal.h"
 
@@ -100,6 +101,7 @@ void cpu_microkernel_avx2(int kc, const float *apanel, const float *bpanel, floa
     for (int i = 0; i < mr; i++) {
         float *ci = c + (size_t)i * ldc;
         for (int j = 0; j < nr; j++)
-            ci[j] = beta_zero ? alpha * tile[i][j] : alpha * tile[i][j] + beta * ci[j];
+            /* fmaf rounds like the full-tile path's vfmadd */
+            ci[j] = beta_zero ? alpha * tile[i][j] : fmaf(beta, ci[j], alpha * tile[i][j]);
     }
 }

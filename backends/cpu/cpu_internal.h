@@ -29,7 +29,11 @@ void cpu_threadpool_run(cpu_threadpool *pool, size_t ntasks, cpu_parallel_fn fn,
 
 typedef struct cpu_features {
     int avx2_fma; /* AVX2 + FMA instructions present and YMM state enabled by the OS */
+    int avx512f;  /* AVX-512F present and ZMM / opmask state enabled by the OS */
 } cpu_features;
+
+/* Instruction set a context's fast path uses, best last. */
+enum cpu_isa { CPU_ISA_SCALAR = 0, CPU_ISA_AVX2 = 1, CPU_ISA_AVX512 = 2 };
 
 void cpu_detect_features(cpu_features *out);
 
@@ -53,7 +57,8 @@ struct mlopt_backend_ctx {
     char error[512];
     mlopt_backend_stats stats;
     int reference;     /* MLOPT_CPU_REF=1: scalar, single-threaded paths only */
-    int use_avx2;      /* SIMD kernels usable (and not in reference mode) */
+    int isa;           /* enum cpu_isa: best SIMD level detected, capped by MLOPT_CPU_ISA */
+    int use_avx2;      /* AVX2/FMA kernels usable (and not in reference mode) */
     cpu_threadpool *pool;
     /* conv im2col columns, and GEMM packing areas (one per thread for A) */
     cpu_scratch conv_cols[CPU_MAX_THREADS];
@@ -138,9 +143,12 @@ int cpu_gemm_dispatch(mlopt_backend_ctx *ctx, int thread, int trans_a, int trans
 /* Sizes worker `thread`'s packing buffers for an m x n x k product. */
 int cpu_gemm_reserve(mlopt_backend_ctx *ctx, int thread, int m, int n, int k, const char *call);
 
-/* Blocked GEMM building blocks. */
+/* Blocked GEMM building blocks.  The portable and AVX2 micro-kernels use
+ * a 6x16 tile; the AVX-512 one a 12x32 tile. */
 #define CPU_GEMM_MR 6
 #define CPU_GEMM_NR 16
+#define CPU_GEMM512_MR 12
+#define CPU_GEMM512_NR 32
 
 /* Micro-kernel: acc[MR][NR] = sum_p apanel[p*MR+i] * bpanel[p*NR+j]; then
  * C[i][j] = alpha*acc + beta*C (beta == 0: C not read) for i < mr, j < nr. */
@@ -152,6 +160,8 @@ void cpu_microkernel_scalar(int kc, const float *apanel, const float *bpanel, fl
 #define CPU_HAVE_AVX2_KERNELS 1
 void cpu_microkernel_avx2(int kc, const float *apanel, const float *bpanel, float alpha,
                           float beta, float *c, int ldc, int mr, int nr);
+void cpu_microkernel_avx512(int kc, const float *apanel, const float *bpanel, float alpha,
+                            float beta, float *c, int ldc, int mr, int nr);
 #endif
 
 #endif

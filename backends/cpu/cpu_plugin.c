@@ -73,7 +73,8 @@ static void cpu_fill_device_info(mlopt_device_info *d)
     snprintf(d->vendor, sizeof d->vendor, "host");
     cpu_features f;
     cpu_detect_features(&f);
-    snprintf(d->driver, sizeof d->driver, "mlopt-cpu %s", f.avx2_fma ? "avx2+fma" : "scalar");
+    snprintf(d->driver, sizeof d->driver, "mlopt-cpu %s",
+             f.avx512f ? "avx512f" : f.avx2_fma ? "avx2+fma" : "scalar");
     d->type = MLOPT_DEVICE_CPU;
     long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
     d->memory_bytes = (pages > 0 && page > 0) ? (uint64_t)pages * (uint64_t)page : 0;
@@ -148,7 +149,20 @@ static int cpu_create(const char *selector, mlopt_backend_ctx **out, char *err, 
     ctx->reference = ref && ref[0] && strcmp(ref, "0") != 0;
     cpu_features f;
     cpu_detect_features(&f);
-    ctx->use_avx2 = !ctx->reference && f.avx2_fma;
+    ctx->isa = f.avx512f ? CPU_ISA_AVX512 : f.avx2_fma ? CPU_ISA_AVX2 : CPU_ISA_SCALAR;
+    /* MLOPT_CPU_ISA=scalar|avx2 caps the SIMD level, so that every kernel
+     * variant can be tested (and compared) on one machine. */
+    const char *isa = getenv("MLOPT_CPU_ISA");
+    if (isa && strcmp(isa, "scalar") == 0)
+        ctx->isa = CPU_ISA_SCALAR;
+    else if (isa && strcmp(isa, "avx2") == 0 && ctx->isa > CPU_ISA_AVX2)
+        ctx->isa = CPU_ISA_AVX2;
+#if !defined(CPU_HAVE_AVX2_KERNELS)
+    ctx->isa = CPU_ISA_SCALAR;
+#endif
+    if (ctx->reference)
+        ctx->isa = CPU_ISA_SCALAR;
+    ctx->use_avx2 = ctx->isa >= CPU_ISA_AVX2;
     /* The reference path is single-threaded: no pool threads needed. */
     ctx->pool = cpu_threadpool_create(ctx->reference ? 1 : cpu_default_threads());
     if (!ctx->pool) {
@@ -221,7 +235,7 @@ static const mlopt_backend cpu_backend = {
     .abi_minor = MLOPT_BACKEND_ABI_MINOR,
     .struct_size = sizeof(mlopt_backend),
     .name = "cpu",
-    .description = "Host CPU: packed AVX2/FMA GEMM, im2col convolution, thread pool; "
+    .description = "Host CPU: packed AVX-512/AVX2 GEMM, im2col convolution, thread pool; "
                    "MLOPT_CPU_REF=1 selects the scalar reference path",
     .probe = cpu_probe,
     .create = cpu_create,

@@ -10,7 +10,7 @@
 
 /* Spin this many polls before sleeping: a training step issues many short
  * kernels back to back, and a futex wake-up costs more than a short spin. */
-#define CPU_POOL_SPIN 20000
+#define CPU_POOL_SPIN 2000
 
 struct cpu_threadpool {
     int size;                 /* threads including the caller */
