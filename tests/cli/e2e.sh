@@ -4,6 +4,7 @@
 set -u
 MLOPT="$1"
 CASE="$2"
+TB_VERIFY="${3:-}"
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 DATA=/usr/share/datasets/fashion-mnist
@@ -61,6 +62,20 @@ logdir)
   ls "$WORK"/logs/events.out.tfevents.* >/dev/null 2>&1 || fail "no TensorBoard event file"
   [ -s "$WORK/logs/metrics.csv" ] || fail "no metrics.csv"
   grep -q "test/accuracy" "$WORK/logs/metrics.csv" || fail "metrics.csv lacks test/accuracy"
+  if [ -n "$TB_VERIFY" ]; then
+    "$TB_VERIFY" "$WORK"/logs/events.out.tfevents.* train/loss train/accuracy test/accuracy lr images_per_sec \
+      || fail "event file did not verify"
+  fi
+  if python3 -c "import tensorboard" 2>/dev/null; then
+    python3 - "$WORK/logs" <<'PY' || fail "TensorBoard could not read the event file"
+import sys
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+acc = EventAccumulator(sys.argv[1]); acc.Reload()
+tags = acc.Tags()["scalars"]
+assert "test/accuracy" in tags and "train/loss" in tags, tags
+print("ok: TensorBoard reads", len(acc.Scalars("train/loss")), "train/loss points")
+PY
+  fi
   echo "ok: event file and metrics.csv written"
   ;;
 bad-input)
