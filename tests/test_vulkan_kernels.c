@@ -251,6 +251,7 @@ END_TEST
 START_TEST(test_memory_and_recording)
 {
     pair p;
+    setenv("MLOPT_VULKAN_RECORD_BUDGET", "256", 1);
     if (!open_pair(&p))
         return;
     const mlopt_backend *be = p.vk.be;
@@ -308,6 +309,24 @@ START_TEST(test_memory_and_recording)
     ck_assert_uint_eq(st.host_syncs, 1);
     ck_assert_uint_eq(st.bytes_h2d, sizeof twos);
     t_check(&p, &d2, -1, 0, "kernel after upload");
+
+    /* A long stream of kernels without a host wait is submitted once the
+     * recording budget (4096 commands; 256 here via the environment, set
+     * before open_pair) is reached; the result is unchanged. */
+    {
+        tensor acc = t_fill(&p, 3, 0.0f), one = t_fill(&p, 3, 1.0f);
+        be->synchronize(ctx);
+        be->reset_stats(ctx);
+        for (int i = 0; i < 300; i++)
+            BOTH(&p, BE->axpy(CTX, 3, 1.0f, R(one), R(acc)));
+        be->get_stats(ctx, &st);
+        ck_assert_uint_eq(st.submissions, 1);
+        t_check(&p, &acc, -1, 0, "300 recorded axpy");
+        be->get_stats(ctx, &st);
+        ck_assert_uint_eq(st.submissions, 2);
+        t_free(&p, &acc);
+        t_free(&p, &one);
+    }
 
     /* Operands of ~2.8 MB each: with 4 MiB blocks they live in different
      * blocks, so one kernel binds three different VkBuffers. */

@@ -4,12 +4,14 @@
  * (per shader + specialization constants) and descriptor sets (per tuple of
  * memory blocks) are cached. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "vk_internal.h"
 
 /* Submit after this many recorded commands even without a host wait, so a
- * long stream of work without downloads does not grow without bound. */
+ * long stream of work without downloads does not grow without bound
+ * (MLOPT_VULKAN_RECORD_BUDGET overrides it, for tests). */
 #define VK_RECORD_BUDGET 4096u
 
 static const struct {
@@ -93,6 +95,8 @@ int vk_exec_init(mlopt_backend_ctx *ctx)
                  "vkCreateDescriptorPool"))
         return 1;
     vk_gemm_choose_tiles(ctx);
+    const char *budget = getenv("MLOPT_VULKAN_RECORD_BUDGET");
+    ctx->record_budget = budget && atoi(budget) > 0 ? (uint32_t)atoi(budget) : VK_RECORD_BUDGET;
     return 0;
 }
 
@@ -316,7 +320,7 @@ int vk_dispatch(mlopt_backend_ctx *ctx, int shader, const uint32_t *spec, int ns
     if (4 * (size_t)nrefs + param_bytes > VK_PUSH_BYTES || nrefs > VK_MAX_BINDINGS)
         return vk_fail(ctx, "vulkan: internal error: %s push constants too large",
                        k_shaders[shader].name);
-    if (ctx->recording && ctx->recorded_ops >= VK_RECORD_BUDGET && vk_flush(ctx))
+    if (ctx->recording && ctx->recorded_ops >= ctx->record_budget && vk_flush(ctx))
         return 1;
     if (vk_begin(ctx))
         return 1;

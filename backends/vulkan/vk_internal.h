@@ -144,6 +144,7 @@ struct mlopt_backend_ctx {
     VkFence fence;
     int recording;
     uint32_t recorded_ops;  /* commands recorded since the last submission */
+    uint32_t record_budget; /* submit after this many commands */
     int need_barrier;
     VkPipelineCache pipeline_cache;
     VkDescriptorSetLayout dset_layout;
