@@ -38,7 +38,7 @@ static void compare_gemm(harness_backend *fast, harness_backend *ref, const gemm
         /* columns beyond n (ldc padding) are outside C: both must keep them */
         for (int j = g->n; j < g->ldc; j++) {
             float x = got[(size_t)i * g->ldc + j], y = want[(size_t)i * g->ldc + j];
-            ck_assert_msg(memcmp(&x, &y, sizeof x) == 0, "%s: padding column %d changed", what, j);
+            EXPECT(memcmp(&x, &y, sizeof x) == 0, "%s: padding column %d changed", what, j);
         }
         expect_close(got + (size_t)i * g->ldc, want + (size_t)i * g->ldc, (size_t)g->n, 1e-4,
                      what);

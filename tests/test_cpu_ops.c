@@ -305,8 +305,9 @@ START_TEST(test_cpu_dropout_vs_reference)
             for (size_t i = 0; i < n; i++) {
                 int keep = (float)mlopt_dropout_u24(p.seed, (uint32_t)i) >= p.p * 16777216.0f;
                 float want = keep ? 1.0f / (1.0f - p.p) : 0.0f;
-                ck_assert_float_eq(r[1][i], want);
-                ck_assert_float_eq(r[0][i], x[i] * want);
+                EXPECT(r[1][i] == want, "dropout mask[%zu] = %g, want %g", i, (double)r[1][i],
+                       (double)want);
+                EXPECT(r[0][i] == x[i] * want, "dropout y[%zu] wrong", i);
             }
             free_res(r);
             harness_close(&h);
