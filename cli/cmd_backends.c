@@ -3,6 +3,24 @@
 #include <stdlib.h>
 
 #include "common.h"
+#include "mlopt/conformance.h"
+
+/* ---- conformance level (cached by `mlopt conformance`) ---- */
+static void conformance_line(const char *backend, int json)
+{
+    int level;
+    char dev[128], when[64];
+    int have = mlopt_conformance_cache_read(backend, &level, dev, sizeof dev, when, sizeof when) == MLOPT_OK;
+    if (json) {
+        printf(", \"conformance\": ");
+        json_write_string(stdout, have ? mlopt_conf_level_name(level) : "");
+    } else if (have) {
+        printf("  conformance: %s (mlopt conformance, %s, %s)\n", mlopt_conf_level_name(level), when, dev);
+    } else {
+        printf("  conformance: not measured (run `mlopt conformance --backend=%s`)\n", backend);
+    }
+}
+/* ---- end conformance level ---- */
 
 int cmd_backends(int argc, char **argv)
 {
@@ -37,6 +55,7 @@ int cmd_backends(int argc, char **argv)
             json_write_string(stdout, r->path);
             printf(", \"usable\": %s, \"why\": ", r->usable ? "true" : "false");
             json_write_string(stdout, r->why);
+            conformance_line(r->name, 1);
             printf(", \"abi\": \"%u.%u\", \"devices\": [", r->abi_major, r->abi_minor);
             for (int d = 0; d < r->device_count; d++) {
                 mlopt_device_info *v = &r->devices[d];
@@ -67,6 +86,8 @@ int cmd_backends(int argc, char **argv)
             printf("  ABI: %u.%u\n", r->abi_major, r->abi_minor);
         if (!r->usable)
             printf("  why: %s\n", r->why);
+        else
+            conformance_line(r->name, 0);
         for (int d = 0; d < r->device_count; d++) {
             mlopt_device_info *v = &r->devices[d];
             printf("  [%d] %s — %s, %s, %s", d, v->name, v->vendor[0] ? v->vendor : "unknown vendor",
