@@ -11,7 +11,7 @@
 #include "conf_internal.h"
 #include "error.h"
 
-static const char *const level_names[] = { "none", "forward-only", "forward+backward", "full training step" };
+static const char *const level_names[] = { "none (a forward slot fails)", "forward-only", "forward+backward", "full training step" };
 
 const char *mlopt_conf_level_name(int level)
 {
