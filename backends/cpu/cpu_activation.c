@@ -58,6 +58,7 @@ typedef struct cpu_act_job {
     const float *x, *y, *dy;
     float *out;
     int reference;
+    int use_avx2;
 } cpu_act_job;
 
 static void cpu_act_forward_range(void *arg, size_t begin, size_t end, int thread)
@@ -72,6 +73,12 @@ static void cpu_act_forward_range(void *arg, size_t begin, size_t end, int threa
             y[i] = (float)cpu_act_f64(j->act, x[i], a, b);
         return;
     }
+#if defined(CPU_HAVE_AVX2_KERNELS)
+    if (j->use_avx2 && (j->act == MLOPT_ACT_RELU || j->act == MLOPT_ACT_LEAKY_RELU)) {
+        cpu_relu_forward_avx2(begin, end, j->act == MLOPT_ACT_RELU ? 0.0f : a, x, y);
+        return;
+    }
+#endif
     /* Separate tight loops per function so the compiler can vectorize the
      * cheap ones (relu, leaky, hard-*). */
     switch (j->act) {
@@ -134,6 +141,12 @@ static void cpu_act_backward_range(void *arg, size_t begin, size_t end, int thre
             dx[i] = (float)((double)dy[i] * cpu_act_grad_f64(j->act, x[i], a, b));
         return;
     }
+#if defined(CPU_HAVE_AVX2_KERNELS)
+    if (j->use_avx2 && (j->act == MLOPT_ACT_RELU || j->act == MLOPT_ACT_LEAKY_RELU)) {
+        cpu_relu_backward_avx2(begin, end, j->act == MLOPT_ACT_RELU ? 0.0f : a, x, dy, dx);
+        return;
+    }
+#endif
     switch (j->act) {
     case MLOPT_ACT_RELU:
         for (size_t i = begin; i < end; i++)
@@ -202,7 +215,8 @@ int cpu_act_forward(mlopt_backend_ctx *ctx, int act, float alpha, float beta, si
     const char *call = "act_forward";
     if (cpu_act_check(ctx, call, act))
         return 1;
-    cpu_act_job j = {.act = act, .alpha = alpha, .beta = beta, .reference = ctx->reference};
+    cpu_act_job j = {.act = act, .alpha = alpha, .beta = beta, .reference = ctx->reference,
+                     .use_avx2 = ctx->use_avx2};
     if (!(j.x = cpu_fptr(ctx, x, n, call, "x")) || !(j.out = cpu_fptr(ctx, y, n, call, "y")))
         return 1;
     cpu_count_kernel(ctx);
@@ -216,7 +230,8 @@ int cpu_act_backward(mlopt_backend_ctx *ctx, int act, float alpha, float beta, s
     const char *call = "act_backward";
     if (cpu_act_check(ctx, call, act))
         return 1;
-    cpu_act_job j = {.act = act, .alpha = alpha, .beta = beta, .reference = ctx->reference};
+    cpu_act_job j = {.act = act, .alpha = alpha, .beta = beta, .reference = ctx->reference,
+                     .use_avx2 = ctx->use_avx2};
     if (!(j.x = cpu_fptr(ctx, x, n, call, "x")) || !(j.dy = cpu_fptr(ctx, dy, n, call, "dy")) ||
         !(j.out = cpu_fptr(ctx, dx, n, call, "dx")))
         return 1;

@@ -28,13 +28,18 @@ static void cpu_bias_grad_channels(void *arg, size_t begin, size_t end, int thre
     (void)thread;
     const cpu_bias_job *j = arg;
     for (size_t ch = begin; ch < end; ch++) {
-        double acc = 0.0;
+        /* four independent double sums hide the add latency */
+        double acc[4] = {0.0, 0.0, 0.0, 0.0};
         for (int ni = 0; ni < j->n; ni++) {
             const float *d = j->dy + ((size_t)ni * j->c + ch) * j->inner;
-            for (int i = 0; i < j->inner; i++)
-                acc += d[i];
+            int i = 0;
+            for (; i + 4 <= j->inner; i += 4)
+                for (int l = 0; l < 4; l++)
+                    acc[l] += d[i + l];
+            for (; i < j->inner; i++)
+                acc[0] += d[i];
         }
-        j->dbias[ch] = (float)acc;
+        j->dbias[ch] = (float)((acc[0] + acc[1]) + (acc[2] + acc[3]));
     }
 }
 

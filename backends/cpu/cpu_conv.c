@@ -280,16 +280,17 @@ static void cpu_conv_backward_filter_images(void *arg, size_t begin, size_t end,
                 cpu_im2col(g, x, c);
                 cols = c;
             }
-            /* the first image this thread sees overwrites, later ones add */
-            float beta = ni == begin ? 0.0f : 1.0f;
+            /* the first image this thread handles overwrites its partial
+             * gradient, later ones (possibly from another chunk) add */
+            float beta = j->touched[thread] ? 1.0f : 0.0f;
             if (cpu_gemm_dispatch(j->ctx, gt, 0, 1, g->kg, (int)g->crs, (int)g->ohw, 1.0f, dy,
                                   (int)g->ohw, cols, (int)g->ohw, beta,
                                   dw + (size_t)grp * g->kg * g->crs, (int)g->crs,
                                   "conv2d_backward_filter"))
                 j->failed = 1;
         }
+        j->touched[thread] = 1;
     }
-    j->touched[thread] = 1;
 }
 
 /* Sizes every scratch buffer the chosen schedule needs before any thread
@@ -401,13 +402,19 @@ int cpu_conv2d_backward_filter(mlopt_backend_ctx *ctx, const mlopt_conv2d_params
     ctx->stats.submissions++;
     if (pdb) {
         for (int ko = 0; ko < p->k; ko++) {
-            double acc = 0.0;
+            /* four independent double sums: one chain would wait on the
+             * add latency for every element */
+            double acc[4] = {0.0, 0.0, 0.0, 0.0};
             for (int ni = 0; ni < p->n; ni++) {
                 const float *d = pdy + ((size_t)ni * p->k + ko) * g.ohw;
-                for (size_t i = 0; i < g.ohw; i++)
-                    acc += d[i];
+                size_t i = 0;
+                for (; i + 4 <= g.ohw; i += 4)
+                    for (int l = 0; l < 4; l++)
+                        acc[l] += d[i + l];
+                for (; i < g.ohw; i++)
+                    acc[0] += d[i];
             }
-            pdb[ko] = (float)acc;
+            pdb[ko] = (float)((acc[0] + acc[1]) + (acc[2] + acc[3]));
         }
     }
     if (ctx->reference) {

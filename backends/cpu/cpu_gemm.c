@@ -100,16 +100,15 @@ static void cpu_pack_b_panels(cpu_gemm_part *pt, int npanels)
                     d[j] = 0.0f;
             }
         } else {
-            /* B stored n x k: walk each stored row contiguously */
-            for (int j = 0; j < NR; j++) {
-                if (j < nr) {
-                    const float *src = pt->b + (size_t)(j0 + j) * g->ldb + pt->pc;
-                    for (int p = 0; p < pt->kc; p++)
-                        dst[(size_t)p * NR + j] = src[p];
-                } else {
-                    for (int p = 0; p < pt->kc; p++)
-                        dst[(size_t)p * NR + j] = 0.0f;
-                }
+            /* B stored n x k: read nr rows side by side so that every write
+             * is a contiguous NR-float row of the panel */
+            const float *src = pt->b + (size_t)j0 * g->ldb + pt->pc;
+            for (int p = 0; p < pt->kc; p++) {
+                float *d = dst + (size_t)p * NR;
+                for (int j = 0; j < nr; j++)
+                    d[j] = src[(size_t)j * g->ldb + p];
+                for (int j = nr; j < NR; j++)
+                    d[j] = 0.0f;
             }
         }
     }
@@ -134,15 +133,15 @@ static void cpu_pack_a_block(const cpu_gemm_part *pt, int i0, int mc)
                     d[i] = 0.0f;
             }
         } else {
-            for (int i = 0; i < MR; i++) {
-                if (i < mr) {
-                    const float *src = pt->a + (size_t)(i0 + r + i) * g->lda + pt->pc;
-                    for (int p = 0; p < pt->kc; p++)
-                        panel[(size_t)p * MR + i] = src[p];
-                } else {
-                    for (int p = 0; p < pt->kc; p++)
-                        panel[(size_t)p * MR + i] = 0.0f;
-                }
+            /* A stored m x k: read the mr rows side by side, write each k
+             * step's MR values contiguously */
+            const float *src = pt->a + (size_t)(i0 + r) * g->lda + pt->pc;
+            for (int p = 0; p < pt->kc; p++) {
+                float *d = panel + (size_t)p * MR;
+                for (int i = 0; i < mr; i++)
+                    d[i] = src[(size_t)i * g->lda + p];
+                for (int i = mr; i < MR; i++)
+                    d[i] = 0.0f;
             }
         }
     }

@@ -24,6 +24,10 @@ int cpu_threadpool_size(const cpu_threadpool *pool);
  * equal size (static chunking) and returns when all are done.  With one
  * thread or one task it simply calls fn on the caller's thread. */
 void cpu_threadpool_run(cpu_threadpool *pool, size_t ntasks, cpu_parallel_fn fn, void *arg);
+/* Which chunk of a loop over ntasks starts at `begin` (0 .. size()-1).
+ * Chunks may run on any thread, so a reduction that wants the same answer
+ * every time keys its partial results by chunk, not by thread. */
+size_t cpu_threadpool_chunk_index(const cpu_threadpool *pool, size_t ntasks, size_t begin);
 
 /* ---- CPU features (cpu_features.c) ---- */
 
@@ -160,6 +164,10 @@ void cpu_microkernel_scalar(int kc, const float *apanel, const float *bpanel, fl
 #define CPU_HAVE_AVX2_KERNELS 1
 void cpu_microkernel_avx2(int kc, const float *apanel, const float *bpanel, float alpha,
                           float beta, float *c, int ldc, int mr, int nr);
+/* cpu_act_avx2.c: slope 0 is ReLU, otherwise leaky ReLU */
+void cpu_relu_forward_avx2(size_t begin, size_t end, float slope, const float *x, float *y);
+void cpu_relu_backward_avx2(size_t begin, size_t end, float slope, const float *x,
+                            const float *dy, float *dx);
 void cpu_microkernel_avx512(int kc, const float *apanel, const float *bpanel, float alpha,
                             float beta, float *c, int ldc, int mr, int nr);
 #endif

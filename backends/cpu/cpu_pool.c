@@ -33,14 +33,55 @@ static float cpu_pool_divisor(const cpu_pool_job *j, int oy, int ox)
     return (float)count;
 }
 
+/* True when every window lies inside the image (no padding and no ceil-mode
+ * overhang): the common CNN case, which then runs without bounds checks. */
+static int cpu_pool_interior(const mlopt_pool2d_params *p)
+{
+    return p->pad_h == 0 && p->pad_w == 0 && p->oh > 0 && p->ow > 0 &&
+           (p->oh - 1) * p->stride_h + (p->kh - 1) * p->dil_h < p->h &&
+           (p->ow - 1) * p->stride_w + (p->kw - 1) * p->dil_w < p->w;
+}
+
+/* Max pooling, all windows inside: forward, or backward when dx != NULL
+ * (the gradient of each output goes to the first maximum of its window). */
+static void cpu_maxpool_interior_plane(const mlopt_pool2d_params *p, const float *x, float *y,
+                                       const float *dy, float *dx)
+{
+    for (int oy = 0; oy < p->oh; oy++)
+        for (int ox = 0; ox < p->ow; ox++) {
+            const float *w0 = x + (size_t)oy * p->stride_h * p->w + (size_t)ox * p->stride_w;
+            float best = w0[0];
+            size_t arg = 0;
+            for (int ky = 0; ky < p->kh; ky++)
+                for (int kx = 0; kx < p->kw; kx++) {
+                    size_t off = (size_t)ky * p->dil_h * p->w + (size_t)kx * p->dil_w;
+                    float v = w0[off];
+                    /* written as selects so the compiler uses conditional moves:
+                     * the winner is data-dependent and mispredicts badly */
+                    int better = v > best;
+                    best = better ? v : best;
+                    arg = better ? off : arg;
+                }
+            if (dx)
+                dx[(size_t)(w0 - x) + arg] += dy[(size_t)oy * p->ow + ox];
+            else
+                y[(size_t)oy * p->ow + ox] = best;
+        }
+}
+
 static void cpu_pool_forward_planes(void *arg, size_t begin, size_t end, int thread)
 {
     (void)thread;
     const cpu_pool_job *j = arg;
     const mlopt_pool2d_params *p = j->p;
+    int fast = j->mode == MLOPT_POOL_MAX && cpu_pool_interior(p);
     for (size_t plane = begin; plane < end; plane++) {
         const float *x = j->x + plane * p->h * p->w;
         float *y = j->y + plane * p->oh * p->ow;
+        if (fast) {
+            cpu_maxpool_interior_plane(p, x, y, NULL, NULL);
+            continue;
+        }
         for (int oy = 0; oy < p->oh; oy++)
             for (int ox = 0; ox < p->ow; ox++) {
                 float best = -INFINITY;
@@ -76,11 +117,16 @@ static void cpu_pool_backward_planes(void *arg, size_t begin, size_t end, int th
     (void)thread;
     const cpu_pool_job *j = arg;
     const mlopt_pool2d_params *p = j->p;
+    int fast = j->mode == MLOPT_POOL_MAX && cpu_pool_interior(p);
     for (size_t plane = begin; plane < end; plane++) {
         const float *x = j->x ? j->x + plane * p->h * p->w : NULL;
         const float *dy = j->dy + plane * p->oh * p->ow;
         float *dx = j->dx + plane * p->h * p->w;
         memset(dx, 0, (size_t)p->h * p->w * sizeof(float));
+        if (fast) {
+            cpu_maxpool_interior_plane(p, x, NULL, dy, dx);
+            continue;
+        }
         for (int oy = 0; oy < p->oh; oy++)
             for (int ox = 0; ox < p->ow; ox++) {
                 float g = dy[(size_t)oy * p->ow + ox];

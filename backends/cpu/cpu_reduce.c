@@ -1,4 +1,4 @@
-/* Reductions.  Partial results per thread are combined in thread order,
+/* Reductions.  Partial results per chunk are combined in chunk order,
  * so a given thread count always gives the same answer; accumulation is in
  * double so the answer barely depends on the split at all. */
 #include <math.h>
@@ -7,6 +7,8 @@
 #include "cpu_slots.h"
 
 typedef struct cpu_reduce_job {
+    const cpu_threadpool *pool;
+    size_t n;
     const float *x;
     int len, p;
     float *out;
@@ -20,8 +22,10 @@ static void cpu_sum_range(void *arg, size_t begin, size_t end, int thread)
     double acc = 0.0;
     for (size_t i = begin; i < end; i++)
         acc += j->x[i];
-    j->partial[thread] = acc;
-    j->used[thread] = 1;
+    (void)thread;
+    size_t chunk = cpu_threadpool_chunk_index(j->pool, j->n, begin);
+    j->partial[chunk] = acc;
+    j->used[chunk] = 1;
 }
 
 static void cpu_max_abs_range(void *arg, size_t begin, size_t end, int thread)
@@ -35,8 +39,10 @@ static void cpu_max_abs_range(void *arg, size_t begin, size_t end, int thread)
         if (isnan(best))
             break;
     }
-    j->partial[thread] = best;
-    j->used[thread] = 1;
+    (void)thread;
+    size_t chunk = cpu_threadpool_chunk_index(j->pool, j->n, begin);
+    j->partial[chunk] = best;
+    j->used[chunk] = 1;
 }
 
 static void cpu_norm_rows(void *arg, size_t begin, size_t end, int thread)
@@ -59,7 +65,7 @@ static void cpu_norm_rows(void *arg, size_t begin, size_t end, int thread)
 int cpu_reduce_sum(mlopt_backend_ctx *ctx, size_t n, mlopt_ref x, mlopt_ref out)
 {
     const char *call = "reduce_sum";
-    cpu_reduce_job j = {0};
+    cpu_reduce_job j = {.pool = ctx->pool, .n = n};
     if (!(j.x = cpu_fptr(ctx, x, n, call, "x")) || !(j.out = cpu_fptr(ctx, out, 1, call, "out")))
         return 1;
     cpu_count_kernel(ctx);
@@ -75,7 +81,7 @@ int cpu_reduce_sum(mlopt_backend_ctx *ctx, size_t n, mlopt_ref x, mlopt_ref out)
 int cpu_reduce_max_abs(mlopt_backend_ctx *ctx, size_t n, mlopt_ref x, mlopt_ref out)
 {
     const char *call = "reduce_max_abs";
-    cpu_reduce_job j = {0};
+    cpu_reduce_job j = {.pool = ctx->pool, .n = n};
     if (!(j.x = cpu_fptr(ctx, x, n, call, "x")) || !(j.out = cpu_fptr(ctx, out, 1, call, "out")))
         return 1;
     cpu_count_kernel(ctx);

@@ -9,12 +9,13 @@
 #include "cpu_slots.h"
 
 typedef struct cpu_sm_job {
+    const cpu_threadpool *pool;
     int rows, cols, log_out, reference;
     float inv_temp, grad_scale;
     const float *x, *t;
     const int32_t *labels;
     float *y;
-    double loss[CPU_MAX_THREADS];
+    double loss[CPU_MAX_THREADS]; /* per chunk, summed in order: reproducible */
 } cpu_sm_job;
 
 /* max and log(sum exp(z - max)) of row z = x * inv_temp */
@@ -75,7 +76,8 @@ static void cpu_xent_rows(void *arg, size_t begin, size_t end, int thread)
             d[i] = (float)((p - (i == label ? 1.0 : 0.0)) * gscale);
         }
     }
-    j->loss[thread] += loss;
+    (void)thread;
+    j->loss[cpu_threadpool_chunk_index(j->pool, (size_t)j->rows, begin)] = loss;
 }
 
 static void cpu_kl_rows(void *arg, size_t begin, size_t end, int thread)
@@ -99,7 +101,8 @@ static void cpu_kl_rows(void *arg, size_t begin, size_t end, int thread)
                 d[i] = (float)((exp(log_ps) - pt) * gscale);
         }
     }
-    j->loss[thread] += loss;
+    (void)thread;
+    j->loss[cpu_threadpool_chunk_index(j->pool, (size_t)j->rows, begin)] = loss;
 }
 
 static int cpu_sm_shape(mlopt_backend_ctx *ctx, const char *call, int rows, int cols)
@@ -133,7 +136,7 @@ int cpu_softmax_forward(mlopt_backend_ctx *ctx, int rows, int cols, float inv_te
         return 1;
     size_t total = (size_t)rows * cols;
     cpu_sm_job j = {.rows = rows, .cols = cols, .inv_temp = inv_temp, .log_out = log_out,
-                    .reference = ctx->reference};
+                    .reference = ctx->reference, .pool = ctx->pool};
     if (!(j.x = cpu_fptr(ctx, x, total, call, "x")) || !(j.y = cpu_fptr(ctx, y, total, call, "y")))
         return 1;
     cpu_count_kernel(ctx);
@@ -160,7 +163,7 @@ int cpu_softmax_xent(mlopt_backend_ctx *ctx, int rows, int cols, float inv_temp,
         return 1;
     size_t total = (size_t)rows * cols;
     cpu_sm_job j = {.rows = rows, .cols = cols, .inv_temp = inv_temp, .grad_scale = grad_scale,
-                    .reference = ctx->reference};
+                    .reference = ctx->reference, .pool = ctx->pool};
     float *loss;
     if (!(j.x = cpu_fptr(ctx, logits, total, call, "logits")) ||
         !(j.labels = cpu_ref_ptr(ctx, labels, (size_t)rows * 4, call, "labels")) ||
@@ -184,7 +187,7 @@ int cpu_softmax_kl(mlopt_backend_ctx *ctx, int rows, int cols, float inv_temp, m
         return 1;
     size_t total = (size_t)rows * cols;
     cpu_sm_job j = {.rows = rows, .cols = cols, .inv_temp = inv_temp, .grad_scale = grad_scale,
-                    .reference = ctx->reference};
+                    .reference = ctx->reference, .pool = ctx->pool};
     float *loss;
     if (!(j.x = cpu_fptr(ctx, logits, total, call, "logits")) ||
         !(j.t = cpu_fptr(ctx, target_logits, total, call, "target_logits")) ||

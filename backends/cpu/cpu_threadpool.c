@@ -1,7 +1,12 @@
 /* A persistent fork-join thread pool.  Threads live as long as the context
  * so that kernels pay a wake-up, not a pthread_create, per parallel loop.
- * Work is split statically into one contiguous chunk per thread: kernels
- * are uniform, so dynamic scheduling would only add synchronization. */
+ *
+ * A loop's range is cut statically into one contiguous chunk per thread,
+ * but chunks are *claimed* rather than assigned: the caller starts on them
+ * at once, and a helper takes whatever is left when it wakes up.  The loop
+ * ends when every chunk is done, not when every helper has checked in, so
+ * on a loaded machine a descheduled helper never stalls a kernel; it
+ * simply does less of the work. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -9,8 +14,15 @@
 #include "cpu_internal.h"
 
 /* Spin this many polls before sleeping: a training step issues many short
- * kernels back to back, and a futex wake-up costs more than a short spin. */
+ * kernels back to back, and a futex wake-up costs more than a short spin,
+ * while a long spin would steal the CPU from other work when the machine
+ * is oversubscribed. */
 #define CPU_POOL_SPIN 2000
+
+/* ticket = generation << 32 | chunk count << 16 | next unclaimed chunk, so
+ * one compare-and-swap both checks that the loop is still the current one
+ * and claims a chunk of it. */
+#define CPU_TICKET(gen, n, next) (((uint64_t)(gen) << 32) | ((uint64_t)(n) << 16) | (uint64_t)(next))
 
 struct cpu_threadpool {
     int size;                 /* threads including the caller */
@@ -18,13 +30,16 @@ struct cpu_threadpool {
     pthread_mutex_t lock;
     pthread_cond_t start_cv;
     pthread_cond_t done_cv;
-    atomic_uint_fast64_t generation; /* bumped once per parallel loop */
-    atomic_int pending;              /* helpers still working on this loop */
+    atomic_uint_fast32_t generation; /* bumped once per parallel loop */
+    _Atomic uint64_t ticket;
+    atomic_int done;                 /* chunks finished in this loop */
+    atomic_int sleeping_main;        /* the caller waits on done_cv */
     atomic_int stop;
-    /* the current loop */
+    /* the current loop; stable while any of its chunks is unfinished */
     cpu_parallel_fn fn;
     void *arg;
     size_t ntasks, chunk;
+    int nchunks;
 };
 
 typedef struct cpu_worker_arg {
@@ -39,14 +54,26 @@ static inline void cpu_pause(void)
 #endif
 }
 
-static void cpu_run_chunk(cpu_threadpool *pool, int index)
+/* Claims and runs chunks of loop `gen` until none are left. */
+static void cpu_pool_work(cpu_threadpool *pool, uint32_t gen, int index)
 {
-    size_t begin = (size_t)index * pool->chunk;
-    size_t end = begin + pool->chunk;
-    if (end > pool->ntasks)
-        end = pool->ntasks;
-    if (begin < end)
-        pool->fn(pool->arg, begin, end, index);
+    for (;;) {
+        uint64_t t = atomic_load(&pool->ticket);
+        uint32_t n = (uint32_t)(t >> 16) & 0xFFFF, next = (uint32_t)t & 0xFFFF;
+        if ((uint32_t)(t >> 32) != gen || next >= n)
+            return;
+        if (!atomic_compare_exchange_weak(&pool->ticket, &t, t + 1))
+            continue;
+        size_t begin = (size_t)next * pool->chunk;
+        size_t end = begin + pool->chunk < pool->ntasks ? begin + pool->chunk : pool->ntasks;
+        if (begin < end)
+            pool->fn(pool->arg, begin, end, index);
+        if (atomic_fetch_add(&pool->done, 1) + 1 == (int)n && atomic_load(&pool->sleeping_main)) {
+            pthread_mutex_lock(&pool->lock);
+            pthread_cond_signal(&pool->done_cv);
+            pthread_mutex_unlock(&pool->lock);
+        }
+    }
 }
 
 static void *cpu_worker_main(void *p)
@@ -55,7 +82,7 @@ static void *cpu_worker_main(void *p)
     cpu_threadpool *pool = wa->pool;
     int index = wa->index;
     free(wa);
-    uint_fast64_t seen = 0;
+    uint32_t seen = 0;
     for (;;) {
         int spins = 0;
         while (atomic_load(&pool->generation) == seen && !atomic_load(&pool->stop) &&
@@ -69,13 +96,8 @@ static void *cpu_worker_main(void *p)
         pthread_mutex_unlock(&pool->lock);
         if (atomic_load(&pool->stop))
             return NULL;
-        seen = atomic_load(&pool->generation);
-        cpu_run_chunk(pool, index);
-        if (atomic_fetch_sub(&pool->pending, 1) == 1) {
-            pthread_mutex_lock(&pool->lock);
-            pthread_cond_signal(&pool->done_cv);
-            pthread_mutex_unlock(&pool->lock);
-        }
+        seen = (uint32_t)atomic_load(&pool->generation);
+        cpu_pool_work(pool, seen, index);
     }
 }
 
@@ -83,6 +105,8 @@ cpu_threadpool *cpu_threadpool_create(int nthreads)
 {
     if (nthreads < 1)
         nthreads = 1;
+    if (nthreads > CPU_MAX_THREADS)
+        nthreads = CPU_MAX_THREADS;
     cpu_threadpool *pool = calloc(1, sizeof *pool);
     if (!pool)
         return NULL;
@@ -91,7 +115,9 @@ cpu_threadpool *cpu_threadpool_create(int nthreads)
     pthread_cond_init(&pool->start_cv, NULL);
     pthread_cond_init(&pool->done_cv, NULL);
     atomic_init(&pool->generation, 0);
-    atomic_init(&pool->pending, 0);
+    atomic_init(&pool->ticket, 0);
+    atomic_init(&pool->done, 0);
+    atomic_init(&pool->sleeping_main, 0);
     atomic_init(&pool->stop, 0);
     if (nthreads > 1) {
         pool->threads = calloc((size_t)nthreads - 1, sizeof *pool->threads);
@@ -140,6 +166,16 @@ int cpu_threadpool_size(const cpu_threadpool *pool)
     return pool ? pool->size : 1;
 }
 
+size_t cpu_threadpool_chunk_index(const cpu_threadpool *pool, size_t ntasks, size_t begin)
+{
+    size_t parts = (size_t)cpu_threadpool_size(pool);
+    if (parts > ntasks)
+        parts = ntasks;
+    if (parts <= 1)
+        return 0;
+    return begin / ((ntasks + parts - 1) / parts);
+}
+
 void cpu_threadpool_run(cpu_threadpool *pool, size_t ntasks, cpu_parallel_fn fn, void *arg)
 {
     if (ntasks == 0)
@@ -153,23 +189,28 @@ void cpu_threadpool_run(cpu_threadpool *pool, size_t ntasks, cpu_parallel_fn fn,
     pool->arg = arg;
     pool->ntasks = ntasks;
     pool->chunk = (ntasks + parts - 1) / parts;
-    atomic_store(&pool->pending, pool->size - 1);
+    pool->nchunks = (int)((ntasks + pool->chunk - 1) / pool->chunk);
+    atomic_store(&pool->done, 0);
     pthread_mutex_lock(&pool->lock);
-    atomic_fetch_add(&pool->generation, 1);
+    uint32_t gen = (uint32_t)atomic_load(&pool->generation) + 1;
+    atomic_store(&pool->ticket, CPU_TICKET(gen, pool->nchunks, 0));
+    atomic_store(&pool->generation, gen);
     pthread_cond_broadcast(&pool->start_cv);
     pthread_mutex_unlock(&pool->lock);
 
-    cpu_run_chunk(pool, 0);
+    cpu_pool_work(pool, gen, 0);
 
     int spins = 0;
-    while (atomic_load(&pool->pending) > 0 && spins < CPU_POOL_SPIN) {
+    while (atomic_load(&pool->done) < pool->nchunks && spins < CPU_POOL_SPIN) {
         cpu_pause();
         spins++;
     }
-    if (atomic_load(&pool->pending) > 0) {
+    if (atomic_load(&pool->done) < pool->nchunks) {
         pthread_mutex_lock(&pool->lock);
-        while (atomic_load(&pool->pending) > 0)
+        atomic_store(&pool->sleeping_main, 1);
+        while (atomic_load(&pool->done) < pool->nchunks)
             pthread_cond_wait(&pool->done_cv, &pool->lock);
+        atomic_store(&pool->sleeping_main, 0);
         pthread_mutex_unlock(&pool->lock);
     }
 }
