@@ -92,3 +92,23 @@ mlopt_status mlopt_masks_load(const char *path, mlopt_model *m, int *loaded)
     mlopt_st_close(f);
     return s;
 }
+
+mlopt_status mlopt_masks_from_zeros(mlopt_model *m)
+{
+    for (int i = 0; i < m->nlayers; i++) {
+        mlopt_layer *L = &m->layers[i];
+        if (!passes_is_weighted(L))
+            continue;
+        float *w;
+        TRY(passes_download(L->params[0].value, &w));
+        size_t n = mlopt_tensor_numel(L->params[0].value), nz = 0;
+        for (size_t j = 0; j < n; j++) {
+            nz += w[j] != 0.0f;
+            w[j] = w[j] != 0.0f ? 1.0f : 0.0f;
+        }
+        mlopt_status s = nz < n ? mlopt_mask_set(m, L->params[0].name, w) : MLOPT_OK;
+        free(w);
+        TRY(s);
+    }
+    return MLOPT_OK;
+}

@@ -66,7 +66,9 @@ mlopt_status mlopt_passes_save(const char *path, mlopt_model *m, const mlopt_met
                     e[ne].shape[d] = p->shape[d];
                 e[ne++].data = h;
             }
-            if ((flags & MLOPT_SAVE_MASKS) && p->mask) {
+            int stored_sparse = (flags & MLOPT_SAVE_SPARSE) && k == 0 && passes_is_weighted(L);
+            /* a sparse tensor's index list is its mask already */
+            if ((flags & MLOPT_SAVE_MASKS) && p->mask && !stored_sparse) {
                 if ((s = passes_download(p->mask, &h)) != MLOPT_OK)
                     break;
                 snprintf(e[ne].name, sizeof e[ne].name, "%s_mask", p->name);

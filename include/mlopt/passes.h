@@ -31,6 +31,9 @@ mlopt_status mlopt_mask_get(mlopt_model *m, const char *param, float *mask, int 
 /* Fold every mask into its weights (they are zero already) and drop the
  * masks: the result is a plain dense model ("--permanent"). */
 mlopt_status mlopt_masks_fold(mlopt_model *m);
+/* Masks from the zero pattern of every conv/linear weight (after loading
+ * a sparse checkpoint: its stored non-zeros are the kept weights). */
+mlopt_status mlopt_masks_from_zeros(mlopt_model *m);
 /* Masks stored as "<param>_mask" tensors in a file written by
  * mlopt_passes_save(.., MLOPT_SAVE_MASKS); absent masks are fine. */
 mlopt_status mlopt_masks_load(const char *path, mlopt_model *m, int *loaded);
