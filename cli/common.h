@@ -45,6 +45,9 @@ int cmd_eval(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_conformance(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_prune(int argc, char **argv);
+int cmd_layers(int argc, char **argv);
+int cmd_compare_activations(int argc, char **argv);
 
 
 

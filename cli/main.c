@@ -16,6 +16,9 @@ static const struct {
     { "info", cmd_info, "per-layer shapes, parameters, FLOPs and memory of a model" },
     { "conformance", cmd_conformance, "check every backend's kernels against the CPU reference and ONNX tests" },
     { "bench", cmd_bench, "benchmark GEMM, convolutions, training and inference on each backend" },
+    { "prune", cmd_prune, "prune weights or whole filters/neurons of a checkpoint, fine-tune, report speed" },
+    { "layers", cmd_layers, "layer importance, layer removal, Net2Net deepen/widen of a checkpoint" },
+    { "compare-activations", cmd_compare_activations, "train each activation under one budget and compare" },
 };
 #define NCOMMANDS ((int)(sizeof commands / sizeof commands[0]))
 
