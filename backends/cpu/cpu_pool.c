@@ -47,6 +47,41 @@ static int cpu_pool_interior(const mlopt_pool2d_params *p)
 static void cpu_maxpool_interior_plane(const mlopt_pool2d_params *p, const float *x, float *y,
                                        const float *dy, float *dx)
 {
+    if (p->kh == 2 && p->kw == 2 && p->stride_h == 2 && p->stride_w == 2 && p->dil_h == 1 &&
+        p->dil_w == 1) {
+        /* the classic 2x2/2 pooling, straight-line code */
+        for (int oy = 0; oy < p->oh; oy++) {
+            const float *r0 = x + (size_t)2 * oy * p->w, *r1 = r0 + p->w;
+            float *yr = y ? y + (size_t)oy * p->ow : NULL;
+            const float *dyr = dy ? dy + (size_t)oy * p->ow : NULL;
+            float *d0 = dx ? dx + (size_t)2 * oy * p->w : NULL, *d1 = dx ? d0 + p->w : NULL;
+            for (int ox = 0; ox < p->ow; ox++) {
+                float a = r0[2 * ox], b = r0[2 * ox + 1], c = r1[2 * ox], d = r1[2 * ox + 1];
+                if (!dx) {
+                    float top = b > a ? b : a, bottom = d > c ? d : c;
+                    yr[ox] = bottom > top ? bottom : top;
+                    continue;
+                }
+                /* first maximum in a, b, c, d order, as selects: the winner
+                 * is data-dependent, so branches would mispredict */
+                float best = a;
+                int arg = 0;
+                arg = b > best ? 1 : arg;
+                best = b > best ? b : best;
+                arg = c > best ? 2 : arg;
+                best = c > best ? c : best;
+                arg = d > best ? 3 : arg;
+                /* stride 2 = window 2: windows do not overlap, so each of
+                 * the four cells is written exactly once */
+                float g = dyr[ox];
+                d0[2 * ox] = arg == 0 ? g : 0.0f;
+                d0[2 * ox + 1] = arg == 1 ? g : 0.0f;
+                d1[2 * ox] = arg == 2 ? g : 0.0f;
+                d1[2 * ox + 1] = arg == 3 ? g : 0.0f;
+            }
+        }
+        return;
+    }
     for (int oy = 0; oy < p->oh; oy++)
         for (int ox = 0; ox < p->ow; ox++) {
             const float *w0 = x + (size_t)oy * p->stride_h * p->w + (size_t)ox * p->stride_w;
