@@ -133,6 +133,18 @@ static void cpu_conv_ref_backward_filter(const cpu_conv_geom *g, const float *x,
 
 /* ---------------- fast path ---------------- */
 
+/* The outputs ox in [lo, hi) whose input column ox*stride + ix0 lies in
+ * [0, w): computed once per row so the inner loops need no bounds checks. */
+static void cpu_conv_inside(int ix0, int stride, int w, int ow, int *lo, int *hi)
+{
+    int a = ix0 >= 0 ? 0 : (-ix0 + stride - 1) / stride;
+    int b = w - 1 - ix0 >= 0 ? (w - 1 - ix0) / stride + 1 : 0;
+    *lo = a < ow ? a : ow;
+    *hi = b < ow ? b : ow;
+    if (*hi < *lo)
+        *hi = *lo;
+}
+
 /* cols[(ci*r + kr)*s + ks][oy*ow + ox] = x[ci][iy][ix], zero outside. */
 static void cpu_im2col(const cpu_conv_geom *g, const float *x, float *cols)
 {
@@ -150,15 +162,19 @@ static void cpu_im2col(const cpu_conv_geom *g, const float *x, float *cols)
                         continue;
                     }
                     const float *xr = xc + (size_t)iy * p->w;
-                    int ix0 = -p->pad_w + ks * p->dil_w;
-                    if (p->stride_w == 1 && ix0 >= 0 && ix0 + p->ow <= p->w) {
-                        memcpy(out, xr + ix0, (size_t)p->ow * sizeof(float));
-                        continue;
+                    int ix0 = -p->pad_w + ks * p->dil_w, lo, hi;
+                    cpu_conv_inside(ix0, p->stride_w, p->w, p->ow, &lo, &hi);
+                    for (int ox = 0; ox < lo; ox++)
+                        out[ox] = 0.0f;
+                    if (p->stride_w == 1) {
+                        if (hi > lo)
+                            memcpy(out + lo, xr + ix0 + lo, (size_t)(hi - lo) * sizeof(float));
+                    } else {
+                        for (int ox = lo; ox < hi; ox++)
+                            out[ox] = xr[ox * p->stride_w + ix0];
                     }
-                    for (int ox = 0; ox < p->ow; ox++) {
-                        int ix = ox * p->stride_w + ix0;
-                        out[ox] = (ix >= 0 && ix < p->w) ? xr[ix] : 0.0f;
-                    }
+                    for (int ox = hi > lo ? hi : lo; ox < p->ow; ox++)
+                        out[ox] = 0.0f;
                 }
             }
 }
@@ -178,11 +194,15 @@ static void cpu_col2im(const cpu_conv_geom *g, const float *cols, float *dx)
                         continue;
                     const float *in = row + (size_t)oy * p->ow;
                     float *dr = dc + (size_t)iy * p->w;
-                    int ix0 = -p->pad_w + ks * p->dil_w;
-                    for (int ox = 0; ox < p->ow; ox++) {
-                        int ix = ox * p->stride_w + ix0;
-                        if (ix >= 0 && ix < p->w)
-                            dr[ix] += in[ox];
+                    int ix0 = -p->pad_w + ks * p->dil_w, lo, hi;
+                    cpu_conv_inside(ix0, p->stride_w, p->w, p->ow, &lo, &hi);
+                    if (p->stride_w == 1) {
+                        float *d = dr + ix0;
+                        for (int ox = lo; ox < hi; ox++)
+                            d[ox] += in[ox];
+                    } else {
+                        for (int ox = lo; ox < hi; ox++)
+                            dr[ox * p->stride_w + ix0] += in[ox];
                     }
                 }
             }
