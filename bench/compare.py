@@ -7,7 +7,8 @@ the ratios:
     per mlopt backend;
   - mlopt / PyTorch training images/s at batch 64 (and 256) and inference
     images/s at batch 256 (and 1), same thread count;
-  - mlopt's T-thread vs 1-thread training speedup (PyTorch's alongside).
+  - mlopt's T-thread vs 1-thread training speedup (PyTorch's alongside),
+    and mlopt cpu / PyTorch at 1 thread (steadier on a busy machine).
 
     /usr/bin/python3 bench/compare.py [--build build] [--threads 2]
         [--backends all] [--full] [--out FILE] [--no-openblas] [--no-torch]
@@ -113,7 +114,7 @@ def main():
     recs += run([mlopt, "--backend", args.backends, "--threads", str(t), "bench", "--json", "--out", out] + quick)
     if t != 1:
         recs += run([mlopt, "--backend", "cpu", "--threads", "1", "bench", "--json", "--out", out,
-                     "--workloads", "train"] + quick)
+                     "--workloads", "train,infer"] + quick)
 
     openblas = os.path.join(args.build, "bench", "openblas_sgemm")
     if not args.no_openblas:
@@ -136,8 +137,7 @@ def main():
             subprocess.run(["/usr/bin/python3", "-c", "import torch"], check=True, stderr=subprocess.DEVNULL)
             recs += run(["/usr/bin/python3", torch_script, "--threads", str(t), "--out", out] + quick)
             if t != 1:
-                recs += run(["/usr/bin/python3", torch_script, "--threads", "1", "--workloads", "train",
-                             "--out", out] + quick)
+                recs += run(["/usr/bin/python3", torch_script, "--threads", "1", "--out", out] + quick)
         except (subprocess.CalledProcessError, FileNotFoundError):
             print("compare.py: /usr/bin/python3 has no torch (apt-get install python3-torch); no PyTorch reference",
                   file=sys.stderr)
@@ -185,6 +185,17 @@ def main():
             p1, pt = find(recs, "pytorch", "train", sh, 1), find(recs, "pytorch", "train", sh, t)
             print("| %s | %s | %s | %s | %s | %s | %s |" % (sh, fmt(m1), fmt(mt), ratio(mt, m1), fmt(p1), fmt(pt),
                                                           ratio(pt, p1)))
+
+    if t != 1:
+        # On a machine whose cores are busy with other work, multi-threaded
+        # runs mostly measure contention: one thread is the steadier comparison.
+        print("\n## mlopt cpu / PyTorch at 1 thread (images/s medians)\n")
+        print("| workload | shape | PyTorch | mlopt cpu | ratio |")
+        print("|---|---|---:|---:|---:|")
+        for wl, sh in (("train", "seed-cnn batch=64"), ("train", "seed-cnn batch=256"),
+                       ("infer", "seed-cnn batch=256"), ("infer", "seed-cnn batch=1")):
+            p1, m1 = find(recs, "pytorch", wl, sh, 1), find(recs, "cpu", wl, sh, 1)
+            print("| %s | %s | %s | %s | %s |" % (wl, sh, fmt(p1), fmt(m1), ratio(m1, p1)))
 
     for r in recs:
         if r["workload"] == "train-peak-rss":

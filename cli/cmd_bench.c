@@ -669,7 +669,7 @@ typedef struct cmp_cell {
 
 typedef struct cmp_table {
     char (*rows)[256];      /* "workload\tshape\tunit" */
-    char (*cols)[256];      /* "backend tN (device) [file]" */
+    char (*cols)[256];      /* "backend tN (device)", + " [file]" with several files */
     cmp_cell *cells;
     int nrows, ncols, ncells, caprows, capcols, capcells;
 } cmp_table;
@@ -698,7 +698,8 @@ static const char *jstr(const mlopt_json *o, const char *k)
     return v && v->type == MLOPT_JSON_STRING ? v->text : NULL;
 }
 
-static int compare_file(cmp_table *t, const char *path)
+/* name_file: put the file's name in the column labels (several files). */
+static int compare_file(cmp_table *t, const char *path, int name_file)
 {
     FILE *f = fopen(path, "r");
     if (!f) {
@@ -733,8 +734,8 @@ static int compare_file(cmp_table *t, const char *path)
         }
         char rk[256], ck[256];
         snprintf(rk, sizeof rk, "%s\t%s\t%s", wl, sh, unit);
-        snprintf(ck, sizeof ck, "%s t%s (%s) [%s]", be, thr && thr->type == MLOPT_JSON_NUMBER ? thr->text : "?",
-                 dev ? dev : "?", base);
+        snprintf(ck, sizeof ck, "%s t%s (%s)%s%s%s", be, thr && thr->type == MLOPT_JSON_NUMBER ? thr->text : "?",
+                 dev ? dev : "?", name_file ? " [" : "", name_file ? base : "", name_file ? "]" : "");
         int row = cmp_intern(&t->rows, &t->nrows, &t->caprows, rk);
         int col = cmp_intern(&t->cols, &t->ncols, &t->capcols, ck);
         double v = strtod(med->text, NULL);
@@ -778,7 +779,7 @@ static int run_compare(const char **files, int nfiles)
     cmp_table t = { 0 };
     int rc = 0;
     for (int i = 0; i < nfiles && !rc; i++)
-        rc = compare_file(&t, files[i]);
+        rc = compare_file(&t, files[i], nfiles > 1);
     if (!rc) {
         printf("| workload | shape | unit |");
         for (int c = 0; c < t.ncols; c++)
