@@ -556,6 +556,19 @@ static int run_batchnorm(runner *r)
     return RUN_OK;
 }
 
+static int op_is_mapped(const char *op)
+{
+    static const char *const mapped[] = { "Relu", "LeakyRelu", "Elu", "Selu", "Sigmoid", "Tanh", "HardSigmoid",
+                                          "HardSwish", "Gelu", "Neg", "Identity", "Flatten", "Reshape", "Dropout",
+                                          "Add", "Sub", "Mul", "Sum", "Mean", "Softmax", "LogSoftmax", "Gemm",
+                                          "MatMul", "Conv", "MaxPool", "AveragePool", "GlobalMaxPool",
+                                          "GlobalAveragePool", "BatchNormalization" };
+    for (size_t i = 0; i < sizeof mapped / sizeof mapped[0]; i++)
+        if (strcmp(op, mapped[i]) == 0)
+            return 1;
+    return 0;
+}
+
 /* The mapping of every op type mlopt can run. */
 static int run_node(runner *r, int64_t opset)
 {
@@ -664,6 +677,10 @@ mlopt_status mlopt_conformance_onnx(mlopt_context *ctx, const char *test_dir, ml
     memset(expect, 0, sizeof expect);
     if (m->nnodes != 1) {
         rc = unsupported(&r, "graph of %d nodes (only single-node models are mapped)", m->nnodes);
+        goto finish;
+    }
+    if (!op_is_mapped(m->node.op_type)) {
+        rc = unsupported(&r, "op %s has no mlopt mapping", m->node.op_type);
         goto finish;
     }
     for (int i = 0; i < m->ninputs; i++) {
