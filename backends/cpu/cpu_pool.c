@@ -62,22 +62,25 @@ static void cpu_maxpool_interior_plane(const mlopt_pool2d_params *p, const float
                     yr[ox] = bottom > top ? bottom : top;
                     continue;
                 }
-                /* first maximum in a, b, c, d order, as selects: the winner
-                 * is data-dependent, so branches would mispredict */
-                float best = a;
-                int arg = 0;
-                arg = b > best ? 1 : arg;
-                best = b > best ? b : best;
-                arg = c > best ? 2 : arg;
-                best = c > best ? c : best;
-                arg = d > best ? 3 : arg;
-                /* stride 2 = window 2: windows do not overlap, so each of
-                 * the four cells is written exactly once */
-                float g = dyr[ox];
-                d0[2 * ox] = arg == 0 ? g : 0.0f;
-                d0[2 * ox + 1] = arg == 1 ? g : 0.0f;
-                d1[2 * ox] = arg == 2 ? g : 0.0f;
-                d1[2 * ox + 1] = arg == 3 ? g : 0.0f;
+                /* first maximum in a, b, c, d order, computed with compares
+                 * combined by & (no branches: the winner is data-dependent
+                 * and would mispredict); no match at all (NaN) means a, as
+                 * in the generic scan */
+                float top = b > a ? b : a, bottom = d > c ? d : c;
+                float m = bottom > top ? bottom : top;
+                uint32_t eb = (uint32_t)(b == m) & (uint32_t)(a != m);
+                uint32_t ec = (uint32_t)(c == m) & (uint32_t)(a != m) & (uint32_t)(b != m);
+                uint32_t ed = (uint32_t)(d == m) & (uint32_t)(a != m) & (uint32_t)(b != m) &
+                              (uint32_t)(c != m);
+                uint32_t ea = 1u ^ (eb | ec | ed);
+                uint32_t gbits, cell[4];
+                memcpy(&gbits, &dyr[ox], sizeof gbits);
+                cell[0] = gbits & (0u - ea);
+                cell[1] = gbits & (0u - eb);
+                cell[2] = gbits & (0u - ec);
+                cell[3] = gbits & (0u - ed);
+                memcpy(&d0[2 * ox], &cell[0], 2 * sizeof(float));
+                memcpy(&d1[2 * ox], &cell[2], 2 * sizeof(float));
             }
         }
         return;
