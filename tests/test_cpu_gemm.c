@@ -271,6 +271,8 @@ static const mlopt_conv2d_params conv_cases[] = {
     {5, 1, 28, 28, 8, 3, 3, 1, 1, 0, 0, 1, 1, 1, 0, 0},  /* seed CNN first layer, small */
     {3, 2, 1, 1, 4, 1, 1, 1, 1, 0, 0, 1, 1, 1, 0, 0},    /* 1x1 image */
     {2, 4, 6, 6, 4, 7, 7, 1, 1, 3, 3, 1, 1, 2, 0, 0},    /* kernel larger than image */
+    {3, 2, 9, 9, 32, 3, 3, 1, 1, 1, 1, 1, 1, 2, 0, 0},   /* fewer taps than filters: dW^T path */
+    {1, 1, 12, 12, 16, 3, 3, 2, 2, 0, 0, 1, 1, 1, 0, 0}, /* one image, dW^T, stride 2 */
 };
 
 START_TEST(test_cpu_conv_vs_reference)

@@ -214,6 +214,8 @@ typedef struct cpu_conv_job {
     const float *x, *w, *bias, *dy;
     float *y, *dx, *dw;
     int per_thread;   /* images spread over threads, single-threaded GEMMs */
+    int transposed;   /* backward-filter computes dW^T (see below) */
+    int partials;     /* backward-filter accumulates into conv_dw scratch */
     int failed;
     int touched[CPU_MAX_THREADS]; /* backward-filter: thread wrote a partial */
 } cpu_conv_job;
@@ -289,7 +291,7 @@ static void cpu_conv_backward_filter_images(void *arg, size_t begin, size_t end,
     const cpu_conv_geom *g = j->g;
     const mlopt_conv2d_params *p = g->p;
     int gt = j->per_thread ? thread : -1;
-    float *dw = j->per_thread ? j->ctx->conv_dw[thread].data : j->dw;
+    float *dw = j->partials ? j->ctx->conv_dw[j->per_thread ? thread : 0].data : j->dw;
     for (size_t ni = begin; ni < end; ni++) {
         for (int grp = 0; grp < p->groups; grp++) {
             const float *x = j->x + (ni * p->c + (size_t)grp * g->cg) * g->hw;
@@ -303,10 +305,17 @@ static void cpu_conv_backward_filter_images(void *arg, size_t begin, size_t end,
             /* the first image this thread handles overwrites its partial
              * gradient, later ones (possibly from another chunk) add */
             float beta = j->touched[thread] ? 1.0f : 0.0f;
-            if (cpu_gemm_dispatch(j->ctx, gt, 0, 1, g->kg, (int)g->crs, (int)g->ohw, 1.0f, dy,
-                                  (int)g->ohw, cols, (int)g->ohw, beta,
-                                  dw + (size_t)grp * g->kg * g->crs, (int)g->crs,
-                                  "conv2d_backward_filter"))
+            float *dwg = dw + (size_t)grp * g->kg * g->crs;
+            int rc;
+            if (j->transposed) /* dW^T[crs][kg] += cols . dy^T */
+                rc = cpu_gemm_dispatch(j->ctx, gt, 0, 1, (int)g->crs, g->kg, (int)g->ohw, 1.0f,
+                                       cols, (int)g->ohw, dy, (int)g->ohw, beta, dwg, g->kg,
+                                       "conv2d_backward_filter");
+            else /* dW[kg][crs] += dy . cols^T */
+                rc = cpu_gemm_dispatch(j->ctx, gt, 0, 1, g->kg, (int)g->crs, (int)g->ohw, 1.0f,
+                                       dy, (int)g->ohw, cols, (int)g->ohw, beta, dwg,
+                                       (int)g->crs, "conv2d_backward_filter");
+            if (rc)
                 j->failed = 1;
         }
         j->touched[thread] = 1;
@@ -320,12 +329,17 @@ static int cpu_conv_prepare(mlopt_backend_ctx *ctx, cpu_conv_job *j, const char 
     const cpu_conv_geom *g = j->g;
     int threads = cpu_threads(ctx);
     j->per_thread = threads > 1 && g->p->n >= threads;
+    /* With fewer filter taps than filters (a first layer: c*r*s = 9 vs 32
+     * filters) dW is a short, wide product that fills few rows of each
+     * micro-tile; its transpose fills them far better. */
+    j->transposed = dw_too && g->crs < (size_t)g->kg;
+    j->partials = dw_too && (j->per_thread || j->transposed);
     int slots = j->per_thread ? threads : 1;
     for (int t = 0; t < slots; t++) {
         if (!g->pointwise &&
             !cpu_scratch_reserve(ctx, &ctx->conv_cols[t], g->crs * g->ohw * sizeof(float), call))
             return 1;
-        if (dw_too && j->per_thread &&
+        if (dw_too && j->partials &&
             !cpu_scratch_reserve(ctx, &ctx->conv_dw[t],
                                  (size_t)g->p->k * g->crs * sizeof(float), call))
             return 1;
@@ -333,7 +347,8 @@ static int cpu_conv_prepare(mlopt_backend_ctx *ctx, cpu_conv_job *j, const char 
             /* every GEMM shape the three passes use */
             if (cpu_gemm_reserve(ctx, t, g->kg, (int)g->ohw, (int)g->crs, call) ||
                 cpu_gemm_reserve(ctx, t, (int)g->crs, (int)g->ohw, g->kg, call) ||
-                cpu_gemm_reserve(ctx, t, g->kg, (int)g->crs, (int)g->ohw, call))
+                cpu_gemm_reserve(ctx, t, g->kg, (int)g->crs, (int)g->ohw, call) ||
+                cpu_gemm_reserve(ctx, t, (int)g->crs, g->kg, (int)g->ohw, call))
                 return 1;
         }
     }
@@ -450,18 +465,23 @@ int cpu_conv2d_backward_filter(mlopt_backend_ctx *ctx, const mlopt_conv2d_params
         return 1;
     if (cpu_conv_run(ctx, &j, cpu_conv_backward_filter_images, call))
         return 1;
-    if (j.per_thread) {
-        /* sum the per-thread partial gradients */
+    if (j.partials) {
+        /* sum the partial gradients (transposing them back if needed) */
         int first = 1;
         for (int t = 0; t < cpu_threads(ctx); t++) {
             if (!j.touched[t])
                 continue;
             const float *part = ctx->conv_dw[t].data;
-            if (first)
-                memcpy(pdw, part, wcount * sizeof(float));
-            else
-                for (size_t i = 0; i < wcount; i++)
-                    pdw[i] += part[i];
+            for (int grp = 0; grp < p->groups; grp++) {
+                size_t base = (size_t)grp * g.kg * g.crs;
+                for (int ko = 0; ko < g.kg; ko++)
+                    for (size_t q = 0; q < g.crs; q++) {
+                        float v = j.transposed ? part[base + q * g.kg + ko]
+                                               : part[base + (size_t)ko * g.crs + q];
+                        float *d = &pdw[base + (size_t)ko * g.crs + q];
+                        *d = first ? v : *d + v;
+                    }
+            }
             first = 0;
         }
     }
