@@ -7,7 +7,7 @@ __kernel void reduce_partial(__global const float *x, int x_off, int n, int op,
     x += x_off;
     float acc = 0.0f;
     for (int i = get_global_id(0); i < n; i += get_global_size(0))
-        acc = op == 0 ? acc + x[i] : fmax(acc, fabs(x[i]));
+        acc = op == 0 ? acc + x[i] : max_nan(acc, fabs(x[i]));
     acc = op == 0 ? wg_reduce_sum(acc, scratch) : wg_reduce_max(acc, scratch);
     if (get_local_id(0) == 0)
         partial[get_group_id(0)] = acc;
@@ -18,7 +18,7 @@ __kernel void reduce_final(__global const float *partial, int n, int op, __globa
 {
     float acc = 0.0f;
     for (int i = get_local_id(0); i < n; i += get_local_size(0))
-        acc = op == 0 ? acc + partial[i] : fmax(acc, partial[i]);
+        acc = op == 0 ? acc + partial[i] : max_nan(acc, partial[i]);
     acc = op == 0 ? wg_reduce_sum(acc, scratch) : wg_reduce_max(acc, scratch);
     if (get_local_id(0) == 0)
         out[out_off] = acc;

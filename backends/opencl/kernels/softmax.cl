@@ -9,7 +9,7 @@ float row_logsumexp(__global const float *row, int cols, float inv_temp,
 {
     float m = -INFINITY;
     for (int j = get_local_id(0); j < cols; j += get_local_size(0))
-        m = fmax(m, row[j] * inv_temp);
+        m = max_nan(m, row[j] * inv_temp);
     m = wg_reduce_max(m, scratch);
     float s = 0.0f;
     for (int j = get_local_id(0); j < cols; j += get_local_size(0))
