@@ -160,7 +160,7 @@ typedef void (*cpu_microkernel_fn)(int kc, const float *apanel, const float *bpa
                                    float beta, float *c, int ldc, int mr, int nr);
 void cpu_microkernel_scalar(int kc, const float *apanel, const float *bpanel, float alpha,
                             float beta, float *c, int ldc, int mr, int nr);
-#if defined(__x86_64__) || defined(_M_X64)
+#if defined(MLOPT_CPU_X86_KERNELS) /* set by CMakeLists.txt when it builds them */
 #define CPU_HAVE_AVX2_KERNELS 1
 void cpu_microkernel_avx2(int kc, const float *apanel, const float *bpanel, float alpha,
                           float beta, float *c, int ldc, int mr, int nr);
