@@ -8,9 +8,9 @@ static int dim_points(const mlopt_hp_dim *d)
     switch (d->type) {
     case MLOPT_HP_CHOICE: return d->nchoices;
     case MLOPT_HP_INT: {
-        /* every integer when there are few, else `grid` spread points */
+        /* every integer when there are at most 10, else `grid` spread points */
         double span = d->hi - d->lo + 1;
-        return span <= d->grid || d->grid < 2 ? (int)span : d->grid;
+        return span <= 10 || d->grid < 2 ? (int)span : d->grid;
     }
     default: return d->lo == d->hi ? 1 : d->grid;
     }

@@ -51,7 +51,8 @@ double mlopt_rng64_normal(mlopt_rng64 *r);
 /*   NAME choice A B C ...         categorical (numbers or words)     */
 /*   NAME fixed VALUE              a constant                         */
 /* grid=N: points per continuous dimension for the grid sampler       */
-/* (default 3; log dimensions are spaced geometrically).              */
+/* (default 3; log dimensions are spaced geometrically); int         */
+/* dimensions enumerate every integer when there are at most 10.      */
 /* ------------------------------------------------------------------ */
 
 #define MLOPT_HP_MAX_DIMS 16
@@ -383,6 +384,72 @@ void mlopt_model_cost(const mlopt_model *m, double *params, double *flops);
  * [batch, in_c, in_h, in_w] input, in milliseconds. */
 mlopt_status mlopt_measure_latency(mlopt_context *ctx, mlopt_model *m, int batch, int in_c, int in_h, int in_w,
                                    int repeats, double *median_ms);
+
+
+/* ------------------------------------------------------------------ */
+/* Experiment driver: runs trials 0..trials-1 through the journal,     */
+/* skipping those the journal shows finished (resume), re-running the  */
+/* interrupted ones with their recorded parameters, optionally in      */
+/* `jobs` forked processes.  ASHA decisions are made against the rung  */
+/* values in the journal, so parallel workers share them.              */
+/* ------------------------------------------------------------------ */
+
+typedef struct mlopt_driver mlopt_driver;
+
+typedef struct mlopt_driver_trial {
+    int id, bracket, threads;
+    const char *params_json; /* the start record's params object */
+    const char *spec;        /* the start record's spec text */
+    /* filled in by run() */
+    mlopt_trial_status status;
+    double val_acc, test_acc, params, flops, latency_ms; /* NAN when unknown */
+    int epochs;
+    char checkpoint[512];
+    char reason[256];
+    mlopt_driver *driver;
+} mlopt_driver_trial;
+
+typedef struct mlopt_driver_config {
+    const char *journal_path;
+    const char *experiment_json; /* written once as the first line (a JSON object), may be NULL */
+    int trials;
+    int jobs;            /* parallel processes (1 = in this process) */
+    int threads;         /* threads per trial (0 = backend default) */
+    int only_id;         /* >= 0: run just this trial (an external scheduler's worker) */
+    int use_asha;
+    mlopt_asha_config asha;
+    /* Choose trial id's parameters from the finished trials in history:
+     * a flat JSON object into params, and spec text (model spec or
+     * architecture string) into spec. */
+    mlopt_status (*propose)(void *user, int id, const mlopt_journal_data *history, char *params, size_t plen,
+                            char *spec, size_t slen);
+    /* Run one trial (in a forked child when jobs > 1): call
+     * mlopt_driver_epoch after each epoch and fill the result fields. */
+    mlopt_status (*run)(void *user, mlopt_driver_trial *t);
+    void (*log)(void *user, const char *message); /* progress lines, may be NULL */
+    void *user;
+} mlopt_driver_config;
+
+/* Write the epoch record; returns 1 when the scheduler prunes the trial
+ * (stop training), 0 to continue, -1 on a journal error. */
+int mlopt_driver_epoch(mlopt_driver_trial *t, const mlopt_epoch_metrics *m);
+mlopt_status mlopt_driver_run(const mlopt_driver_config *cfg);
+
+/* One complete trial for a driver: open a context, build the model, check
+ * cost constraints (params, FLOPs, measured latency) before training, train
+ * with per-epoch journal records and ASHA decisions, evaluate on test
+ * (when given), save a checkpoint of a completed trial. */
+typedef struct mlopt_trial_env {
+    const char *backend, *device;
+    const mlopt_dataset *train, *val, *test; /* test may be NULL */
+    float mean, std;
+    const char *checkpoint_dir;  /* NULL: no checkpoints */
+    int measure_latency;         /* also without a latency constraint */
+    int latency_batch, latency_repeats;
+    double max_latency_ms, max_params, max_flops; /* 0 = unconstrained */
+} mlopt_trial_env;
+
+mlopt_status mlopt_trial_execute(const mlopt_trial_env *env, const mlopt_trial_config *cfg, mlopt_driver_trial *t);
 
 #ifdef __cplusplus
 }
