@@ -1,11 +1,12 @@
 /* GEMM slots and the cache-blocked, packed, multi-threaded driver.
  *
- * Loop nest (Goto/BLIS style): for each NC-wide column block of C and each
- * KC-deep slice of k, op(B)[KC x NC] is packed once into NR-wide panels
- * (shared by all threads, stays in L3/L2), then every (MC-row block of A,
- * part of the column block) task packs its own op(A)[MC x KC] into MR-tall
- * panels (stays in L2) and sweeps the micro-kernel over the tile grid,
- * each MR x NR tile of C staying in registers for the whole KC slice. */
+ * Loop nest (Goto/BLIS style), per stripe of C: for each NC-wide column
+ * block and each KC-deep slice of k, op(B)[KC x NC] is packed into NR-wide
+ * panels (stays in L2/L3); for each MC-row block op(A)[MC x KC] is packed
+ * into MR-tall panels (stays in L2); then the micro-kernel sweeps the tile
+ * grid, each MR x NR tile of C staying in registers for the whole KC slice
+ * while one B micro-panel stays in L1.  Threads claim stripes of C (see
+ * cpu_gemm_blocked) and run this nest on them with private buffers. */
 #include <stdatomic.h>
 #include <string.h>
 
@@ -262,13 +263,14 @@ static int cpu_gemm_blocked(mlopt_backend_ctx *ctx, int thread, int trans_a, int
         cpu_gemm_stripes(&g, 0, 1, t);
         return 0;
     }
-    /* Split the longer side in whole micro-tiles: about four stripes per
-     * thread for balance, but at least four micro-tiles wide so that each
-     * packed A (or B) block is reused enough. */
+    /* Split the longer side in whole micro-tiles: two stripes per thread
+     * (each stripe packs its own copy of the other operand, so more
+     * stripes cost more packing), but at least four micro-tiles wide so
+     * that each packed block is reused enough. */
     g.split_n = n > m; /* rows on ties: duplicated B packing is a plain copy */
     int len = g.split_n ? n : m, unit = g.split_n ? kern->nr : kern->mr;
     int units = (len + unit - 1) / unit;
-    int per = (units + 4 * threads - 1) / (4 * threads);
+    int per = (units + 2 * threads - 1) / (2 * threads);
     if (per < 4)
         per = 4;
     g.stripe = per * unit;
