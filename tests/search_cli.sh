@@ -96,8 +96,9 @@ report)
         --max-epochs 2 --out "$W/s" --quiet > /dev/null || fail "search"
     "$MLOPT" tune --data "$W" --val 100 --sampler random --trials 5 --max-epochs 2 --out "$W/t" --quiet > /dev/null \
         || fail "tune"
-    "$MLOPT" train --data "$W" --val 100 --epochs 2 --batch 40 --model "$W/s/best.safetensors" --logdir "$W/t" \
-        --out "$W/m.safetensors" --quiet > /dev/null 2>&1 || true
+    "$MLOPT" train --data "$W" --val 100 --epochs 2 --batch 40 --model seed-cnn --logdir "$W/t" \
+        --out "$W/m.safetensors" --quiet > /dev/null 2>&1 || fail "train --logdir"
+    [ -s "$W/t/metrics.csv" ] || fail "no metrics.csv"
     for d in s t; do
         "$MLOPT" report "$W/$d" --out "$W/$d.html" || fail "report $d"
         python3 - "$W/$d.html" "$d" <<'PY' || fail "report $d structure"
@@ -121,7 +122,7 @@ PY
         chromium --headless --no-sandbox --disable-gpu --screenshot="$W/shot.png" --window-size=1200,2000 \
             "file://$W/s.html" > /dev/null 2>&1 || fail "chromium"
         [ -s "$W/shot.png" ] || fail "no screenshot"
-        [ -n "${MLOPT_KEEP_SCREENSHOT:-}" ] && cp "$W/shot.png" "$MLOPT_KEEP_SCREENSHOT"
+        if [ -n "${MLOPT_KEEP_SCREENSHOT:-}" ]; then cp "$W/shot.png" "$MLOPT_KEEP_SCREENSHOT"; cp "$W/t.html" "$W/s.html" "$(dirname "$MLOPT_KEEP_SCREENSHOT")/"; fi
     else
         echo "chromium not installed: screenshot check skipped"
     fi
