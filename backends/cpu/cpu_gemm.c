@@ -104,6 +104,15 @@ static void cpu_pack_b_panels(cpu_gemm_part *pt, int npanels)
             /* B stored n x k: read nr rows side by side so that every write
              * is a contiguous NR-float row of the panel */
             const float *src = pt->b + (size_t)j0 * g->ldb + pt->pc;
+#if defined(CPU_HAVE_AVX2_KERNELS)
+            if (g->ctx->use_avx2) {
+                cpu_transpose_copy_avx2(src, (size_t)g->ldb, nr, pt->kc, dst, NR);
+                for (int p = 0; nr < NR && p < pt->kc; p++)
+                    for (int j = nr; j < NR; j++)
+                        dst[(size_t)p * NR + j] = 0.0f;
+                continue;
+            }
+#endif
             for (int p = 0; p < pt->kc; p++) {
                 float *d = dst + (size_t)p * NR;
                 for (int j = 0; j < nr; j++)
@@ -137,6 +146,15 @@ static void cpu_pack_a_block(const cpu_gemm_part *pt, int i0, int mc)
             /* A stored m x k: read the mr rows side by side, write each k
              * step's MR values contiguously */
             const float *src = pt->a + (size_t)(i0 + r) * g->lda + pt->pc;
+#if defined(CPU_HAVE_AVX2_KERNELS)
+            if (g->ctx->use_avx2) {
+                cpu_transpose_copy_avx2(src, (size_t)g->lda, mr, pt->kc, panel, MR);
+                for (int p = 0; mr < MR && p < pt->kc; p++)
+                    for (int i = mr; i < MR; i++)
+                        panel[(size_t)p * MR + i] = 0.0f;
+                continue;
+            }
+#endif
             for (int p = 0; p < pt->kc; p++) {
                 float *d = panel + (size_t)p * MR;
                 for (int i = 0; i < mr; i++)

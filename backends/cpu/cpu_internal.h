@@ -164,6 +164,9 @@ void cpu_microkernel_scalar(int kc, const float *apanel, const float *bpanel, fl
 #define CPU_HAVE_AVX2_KERNELS 1
 void cpu_microkernel_avx2(int kc, const float *apanel, const float *bpanel, float alpha,
                           float beta, float *c, int ldc, int mr, int nr);
+/* cpu_pack_avx2.c: dst[p*dst_stride + i] = src[i*ld + p], i < rows, p < kc */
+void cpu_transpose_copy_avx2(const float *src, size_t ld, int rows, int kc, float *dst,
+                             int dst_stride);
 /* cpu_act_avx2.c: slope 0 is ReLU, otherwise leaky ReLU */
 void cpu_relu_forward_avx2(size_t begin, size_t end, float slope, const float *x, float *y);
 void cpu_relu_backward_avx2(size_t begin, size_t end, float slope, const float *x,

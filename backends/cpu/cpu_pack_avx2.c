@@ -1,0 +1,50 @@
+/* AVX2 transposing copy for GEMM packing: the panels want op(A) column by
+ * column (and op(B)^T row by row), which is a transpose of how A (and a
+ * transposed B) are stored.  Gathering one float at a time with a stride
+ * is what made packing a sixth of a CNN training step; an 8x8 register
+ * transpose moves whole rows instead.  Compiled with -mavx2 and only
+ * called when cpu_detect_features() found AVX2. */
+#include <immintrin.h>
+
+#include "cpu_internal.h"
+
+/* dst[p*dst_stride + i] = src[i*ld + p] for i < rows, p < kc. */
+void cpu_transpose_copy_avx2(const float *src, size_t ld, int rows, int kc, float *dst,
+                             int dst_stride)
+{
+    int i0 = 0;
+    for (; i0 + 8 <= rows; i0 += 8) {
+        const float *s = src + (size_t)i0 * ld;
+        int p = 0;
+        for (; p + 8 <= kc; p += 8) {
+            __m256 r0 = _mm256_loadu_ps(s + 0 * ld + p), r1 = _mm256_loadu_ps(s + 1 * ld + p);
+            __m256 r2 = _mm256_loadu_ps(s + 2 * ld + p), r3 = _mm256_loadu_ps(s + 3 * ld + p);
+            __m256 r4 = _mm256_loadu_ps(s + 4 * ld + p), r5 = _mm256_loadu_ps(s + 5 * ld + p);
+            __m256 r6 = _mm256_loadu_ps(s + 6 * ld + p), r7 = _mm256_loadu_ps(s + 7 * ld + p);
+            __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+            __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+            __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+            __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+            __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+            __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+            __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+            __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+            float *d = dst + (size_t)p * dst_stride + i0;
+            _mm256_storeu_ps(d + 0 * (size_t)dst_stride, _mm256_permute2f128_ps(u0, u4, 0x20));
+            _mm256_storeu_ps(d + 1 * (size_t)dst_stride, _mm256_permute2f128_ps(u1, u5, 0x20));
+            _mm256_storeu_ps(d + 2 * (size_t)dst_stride, _mm256_permute2f128_ps(u2, u6, 0x20));
+            _mm256_storeu_ps(d + 3 * (size_t)dst_stride, _mm256_permute2f128_ps(u3, u7, 0x20));
+            _mm256_storeu_ps(d + 4 * (size_t)dst_stride, _mm256_permute2f128_ps(u0, u4, 0x31));
+            _mm256_storeu_ps(d + 5 * (size_t)dst_stride, _mm256_permute2f128_ps(u1, u5, 0x31));
+            _mm256_storeu_ps(d + 6 * (size_t)dst_stride, _mm256_permute2f128_ps(u2, u6, 0x31));
+            _mm256_storeu_ps(d + 7 * (size_t)dst_stride, _mm256_permute2f128_ps(u3, u7, 0x31));
+        }
+        for (; p < kc; p++)
+            for (int i = 0; i < 8; i++)
+                dst[(size_t)p * dst_stride + i0 + i] = s[(size_t)i * ld + p];
+    }
+    /* fewer than 8 rows left */
+    for (int p = 0; p < kc; p++)
+        for (int i = i0; i < rows; i++)
+            dst[(size_t)p * dst_stride + i] = src[(size_t)i * ld + p];
+}
