@@ -1,0 +1,38 @@
+#!/bin/bash
+# Hyperparameter tuning on Fashion-MNIST (issue target: ASHA beats the
+# tutorial defaults (SGD lr 0.01 momentum 0.9, batch 64) by >= 0.5 points
+# at the same epoch budget, spending <= 1/3 of the trial-epochs that a full
+# random search with the same trial count would).  Runs three journals:
+#   defaults: the tutorial's hyperparameters, one trial of E epochs;
+#   asha:     TPE + ASHA, N trials, at most E epochs each;
+#   (the full random search costs N*E trial-epochs by construction).
+#   bench/tune_fashion.sh [BUILD_DIR] [OUT_DIR]   full run
+#   SMOKE=1 bench/tune_fashion.sh ...              tiny end-to-end check
+set -euo pipefail
+BUILD=${1:-build}
+OUT=${2:-tune-fashion}
+MLOPT="$BUILD/mlopt"
+export MLOPT_PLUGIN_PATH="$BUILD/plugins"
+if [ -n "${SMOKE:-}" ]; then
+    N=4; E=2; DATA=(--limit 1000 --val 500 --test-limit 500)
+else
+    N=27; E=9; DATA=(--val 5000)
+fi
+mkdir -p "$OUT"
+"$MLOPT" --backend cpu tune --sampler grid --lr 0.01 --momentum 0.9 --batch 64 --optimizer sgd --schedule cosine \
+    --weight-decay 0 --max-epochs $E --scheduler none --test "${DATA[@]}" --out "$OUT/defaults" --json \
+    > "$OUT/defaults.json"
+"$MLOPT" --backend cpu tune --sampler tpe --trials $N --max-epochs $E --min-epochs 1 --eta 3 --scheduler asha \
+    --test "${DATA[@]}" --out "$OUT/asha" --json > "$OUT/asha.json"
+"$MLOPT" report "$OUT/asha" --out "$OUT/asha/report.html" > /dev/null
+python3 - "$OUT" $N $E <<'PY'
+import json, sys
+out, n, e = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+d = json.load(open(f"{out}/defaults.json")); a = json.load(open(f"{out}/asha.json"))
+dt, at = d.get("best_test_accuracy", 0), a.get("best_test_accuracy", 0)
+print(f"defaults: val {100*d['best_val_accuracy']:.2f}% test {100*dt:.2f}%")
+print(f"ASHA best: val {100*a['best_val_accuracy']:.2f}% test {100*at:.2f}%  params {a['best_params']}")
+print(f"trial-epochs: ASHA {a['trial_epochs']} vs full random search {n*e} ({a['trial_epochs']/(n*e):.2f}x)")
+met = at - dt >= 0.005 and a["trial_epochs"] * 3 <= n * e
+print("TARGET MET" if met else "target not met")
+PY
