@@ -510,6 +510,8 @@ START_TEST(test_pool)
         {1, 5, 11, 9, 3, 3, 2, 2, 1, 1, 1, 1, 0, 0},
         {2, 2, 10, 7, 3, 2, 1, 1, 1, 0, 1, 1, 0, 0}, /* overlapping windows */
         {1, 3, 13, 12, 3, 3, 2, 1, 2, 1, 2, 2, 0, 0}, /* dilation */
+        {1, 2, 9, 7, 2, 3, 3, 3, 1, 1, 1, 1, 0, 0},   /* disjoint windows with gaps */
+        {2, 2, 11, 10, 2, 2, 3, 3, 0, 1, 2, 2, 0, 0}, /* disjoint, dilated */
     };
     for (size_t g = 0; g < sizeof geos / sizeof geos[0]; g++) {
         mlopt_pool2d_params q = geos[g];

@@ -67,6 +67,17 @@ int vk_pool2d_backward(mlopt_backend_ctx *ctx, int mode, const mlopt_pool2d_para
     geometry(p, params + 2);
     mlopt_ref refs[3] = {x.buf ? x : dy, dy, dx};
     uint32_t spec[1] = {ctx->wg};
+    /* Windows that cannot overlap (each spans at most one stride): zero dx,
+     * then every output scatters into its own window; a quarter of the
+     * gather's work for the usual 2x2/2 pooling. */
+    int disjoint = p->dil_h * (p->kh - 1) < p->stride_h && p->dil_w * (p->kw - 1) < p->stride_w;
+    if (disjoint) {
+        size_t outs = planes * (size_t)p->oh * (size_t)p->ow;
+        params[0] = (uint32_t)outs;
+        return vk_fill(ctx, dx, 0.0f, total) ||
+               vk_dispatch(ctx, VK_SHADER_pool_bwd_disjoint, spec, 1, refs, 3, params,
+                           sizeof params, vk_groups_1d(ctx, outs), 1, 1);
+    }
     return vk_dispatch(ctx, VK_SHADER_pool_bwd, spec, 1, refs, 3, params, sizeof params,
                        vk_groups_1d(ctx, total), 1, 1);
 }
