@@ -437,19 +437,29 @@ int cpu_conv2d_backward_filter(mlopt_backend_ctx *ctx, const mlopt_conv2d_params
     ctx->stats.submissions++;
     if (pdb) {
         for (int ko = 0; ko < p->k; ko++) {
-            /* four independent double sums: one chain would wait on the
-             * add latency for every element */
-            double acc[4] = {0.0, 0.0, 0.0, 0.0};
+            double acc = 0.0;
             for (int ni = 0; ni < p->n; ni++) {
                 const float *d = pdy + ((size_t)ni * p->k + ko) * g.ohw;
+                if (ctx->reference) {
+                    for (size_t i = 0; i < g.ohw; i++)
+                        acc += d[i];
+                    continue;
+                }
+                /* fast path: one image's row in eight float lanes (which
+                 * vectorize), rows then added in double */
+                float lane[8] = {0};
                 size_t i = 0;
-                for (; i + 4 <= g.ohw; i += 4)
-                    for (int l = 0; l < 4; l++)
-                        acc[l] += d[i + l];
+                for (; i + 8 <= g.ohw; i += 8)
+                    for (int l = 0; l < 8; l++)
+                        lane[l] += d[i + l];
+                double row = 0.0;
                 for (; i < g.ohw; i++)
-                    acc[0] += d[i];
+                    row += d[i];
+                for (int l = 0; l < 8; l++)
+                    row += lane[l];
+                acc += row;
             }
-            pdb[ko] = (float)((acc[0] + acc[1]) + (acc[2] + acc[3]));
+            pdb[ko] = (float)acc;
         }
     }
     if (ctx->reference) {

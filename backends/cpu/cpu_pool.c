@@ -9,6 +9,7 @@
 
 typedef struct cpu_pool_job {
     int mode;
+    int use_avx2;
     const mlopt_pool2d_params *p;
     const float *x, *dy;
     float *y, *dx;
@@ -42,20 +43,32 @@ static int cpu_pool_interior(const mlopt_pool2d_params *p)
            (p->ow - 1) * p->stride_w + (p->kw - 1) * p->dil_w < p->w;
 }
 
+static int cpu_pool_is_2x2s2(const mlopt_pool2d_params *p)
+{
+    return p->kh == 2 && p->kw == 2 && p->stride_h == 2 && p->stride_w == 2 && p->dil_h == 1 &&
+           p->dil_w == 1;
+}
+
 /* Max pooling, all windows inside: forward, or backward when dx != NULL
  * (the gradient of each output goes to the first maximum of its window). */
-static void cpu_maxpool_interior_plane(const mlopt_pool2d_params *p, const float *x, float *y,
-                                       const float *dy, float *dx)
+static void cpu_maxpool_interior_plane(const mlopt_pool2d_params *p, int use_avx2,
+                                       const float *x, float *y, const float *dy, float *dx)
 {
-    if (p->kh == 2 && p->kw == 2 && p->stride_h == 2 && p->stride_w == 2 && p->dil_h == 1 &&
-        p->dil_w == 1) {
+    if (cpu_pool_is_2x2s2(p)) {
         /* the classic 2x2/2 pooling, straight-line code */
         for (int oy = 0; oy < p->oh; oy++) {
             const float *r0 = x + (size_t)2 * oy * p->w, *r1 = r0 + p->w;
             float *yr = y ? y + (size_t)oy * p->ow : NULL;
             const float *dyr = dy ? dy + (size_t)oy * p->ow : NULL;
             float *d0 = dx ? dx + (size_t)2 * oy * p->w : NULL, *d1 = dx ? d0 + p->w : NULL;
-            for (int ox = 0; ox < p->ow; ox++) {
+            int ox = 0;
+#if defined(CPU_HAVE_AVX2_KERNELS)
+            if (use_avx2)
+                ox = cpu_maxpool2x2_row_avx2(r0, r1, p->ow, yr, dyr, d0, d1);
+#else
+            (void)use_avx2;
+#endif
+            for (; ox < p->ow; ox++) {
                 float a = r0[2 * ox], b = r0[2 * ox + 1], c = r1[2 * ox], d = r1[2 * ox + 1];
                 if (!dx) {
                     float top = b > a ? b : a, bottom = d > c ? d : c;
@@ -117,7 +130,7 @@ static void cpu_pool_forward_planes(void *arg, size_t begin, size_t end, int thr
         const float *x = j->x + plane * p->h * p->w;
         float *y = j->y + plane * p->oh * p->ow;
         if (fast) {
-            cpu_maxpool_interior_plane(p, x, y, NULL, NULL);
+            cpu_maxpool_interior_plane(p, j->use_avx2, x, y, NULL, NULL);
             continue;
         }
         for (int oy = 0; oy < p->oh; oy++)
@@ -156,13 +169,25 @@ static void cpu_pool_backward_planes(void *arg, size_t begin, size_t end, int th
     const cpu_pool_job *j = arg;
     const mlopt_pool2d_params *p = j->p;
     int fast = j->mode == MLOPT_POOL_MAX && cpu_pool_interior(p);
+    int tiles = cpu_pool_is_2x2s2(p);
     for (size_t plane = begin; plane < end; plane++) {
         const float *x = j->x ? j->x + plane * p->h * p->w : NULL;
         const float *dy = j->dy + plane * p->oh * p->ow;
         float *dx = j->dx + plane * p->h * p->w;
+        if (fast && tiles) {
+            /* the 2x2/2 path writes every cell its windows cover; only an
+             * odd last row / column needs clearing, not the whole plane */
+            for (int iy = 0; iy < 2 * p->oh; iy++)
+                for (int ix = 2 * p->ow; ix < p->w; ix++)
+                    dx[(size_t)iy * p->w + ix] = 0.0f;
+            memset(dx + (size_t)2 * p->oh * p->w, 0,
+                   (size_t)(p->h - 2 * p->oh) * p->w * sizeof(float));
+            cpu_maxpool_interior_plane(p, j->use_avx2, x, NULL, dy, dx);
+            continue;
+        }
         memset(dx, 0, (size_t)p->h * p->w * sizeof(float));
         if (fast) {
-            cpu_maxpool_interior_plane(p, x, NULL, dy, dx);
+            cpu_maxpool_interior_plane(p, j->use_avx2, x, NULL, dy, dx);
             continue;
         }
         for (int oy = 0; oy < p->oh; oy++)
@@ -233,7 +258,7 @@ int cpu_pool2d_forward(mlopt_backend_ctx *ctx, int mode, const mlopt_pool2d_para
     if (cpu_pool_check(ctx, call, mode, p))
         return 1;
     size_t planes = (size_t)p->n * p->c;
-    cpu_pool_job j = {.mode = mode, .p = p};
+    cpu_pool_job j = {.mode = mode, .p = p, .use_avx2 = ctx->use_avx2};
     if (!(j.x = cpu_fptr(ctx, x, planes * p->h * p->w, call, "x")) ||
         !(j.y = cpu_fptr(ctx, y, planes * p->oh * p->ow, call, "y")))
         return 1;
@@ -253,7 +278,7 @@ int cpu_pool2d_backward(mlopt_backend_ctx *ctx, int mode, const mlopt_pool2d_par
     if (cpu_pool_check(ctx, call, mode, p))
         return 1;
     size_t planes = (size_t)p->n * p->c;
-    cpu_pool_job j = {.mode = mode, .p = p};
+    cpu_pool_job j = {.mode = mode, .p = p, .use_avx2 = ctx->use_avx2};
     if (mode == MLOPT_POOL_MAX && !(j.x = cpu_fptr(ctx, x, planes * p->h * p->w, call, "x")))
         return 1;
     if (!(j.dy = cpu_fptr(ctx, dy, planes * p->oh * p->ow, call, "dy")) ||
