@@ -131,9 +131,10 @@ typedef struct act_params {
 static void act_op(harness_backend *h, const tbuf *in, const tbuf *out, const void *vp)
 {
     const act_params *p = vp;
-    if (p->backward)
+    if (p->backward) /* backward == 2: y not passed, must be recomputed */
         OK(h, h->be->act_backward(h->ctx, p->act, p->alpha, p->beta, p->n, tref(in[0]),
-                                  tref(in[1]), tref(in[2]), tref(out[0])));
+                                  p->backward == 2 ? null_ref() : tref(in[1]), tref(in[2]),
+                                  tref(out[0])));
     else
         OK(h, h->be->act_forward(h->ctx, p->act, p->alpha, p->beta, p->n, tref(in[0]),
                                  tref(out[0])));
@@ -162,7 +163,7 @@ START_TEST(test_cpu_activations_vs_reference)
             float alpha = act == MLOPT_ACT_HARD_SIGMOID ? 1.0f / 6.0f : 0.1f, beta = 0.5f;
             for (size_t i = 0; i < n; i++)
                 y[i] = host_act(act, x[i], alpha, beta);
-            for (int bw = 0; bw < 2; bw++) {
+            for (int bw = 0; bw < 3; bw++) {
                 act_params p = {act, bw, n, alpha, beta};
                 op_spec s = {.what = bw ? "act_backward" : "act_forward", .nin = 3, .nout = 1,
                              .in_data = {x, y, dy}, .in_n = {n, n, n}, .out_n = {n},

@@ -175,13 +175,17 @@ static void cpu_act_backward_range(void *arg, size_t begin, size_t end, int thre
         }
         break;
     case MLOPT_ACT_TANH:
-        /* y = tanh(x) is given: reuse it instead of recomputing */
-        for (size_t i = begin; i < end; i++)
-            dx[i] = dy[i] * (1.0f - y[i] * y[i]);
+        /* y = tanh(x), when given, saves recomputing it */
+        for (size_t i = begin; i < end; i++) {
+            float t = y ? y[i] : tanhf(x[i]);
+            dx[i] = dy[i] * (1.0f - t * t);
+        }
         break;
     case MLOPT_ACT_SIGMOID:
-        for (size_t i = begin; i < end; i++)
-            dx[i] = dy[i] * y[i] * (1.0f - y[i]);
+        for (size_t i = begin; i < end; i++) {
+            float sg = y ? y[i] : 1.0f / (1.0f + expf(-x[i]));
+            dx[i] = dy[i] * sg * (1.0f - sg);
+        }
         break;
     case MLOPT_ACT_HARD_SIGMOID:
         for (size_t i = begin; i < end; i++) {
@@ -235,9 +239,10 @@ int cpu_act_backward(mlopt_backend_ctx *ctx, int act, float alpha, float beta, s
     if (!(j.x = cpu_fptr(ctx, x, n, call, "x")) || !(j.dy = cpu_fptr(ctx, dy, n, call, "dy")) ||
         !(j.out = cpu_fptr(ctx, dx, n, call, "dx")))
         return 1;
-    /* Only tanh and sigmoid read y; it may be absent for the others. */
-    int needs_y = !ctx->reference && (act == MLOPT_ACT_TANH || act == MLOPT_ACT_SIGMOID);
-    if (needs_y && !(j.y = cpu_fptr(ctx, y, n, call, "y")))
+    /* Only the fast tanh and sigmoid read y, and only when it is given
+     * (y.buf NULL: recomputed from x, as the reference always does). */
+    int wants_y = !ctx->reference && y.buf && (act == MLOPT_ACT_TANH || act == MLOPT_ACT_SIGMOID);
+    if (wants_y && !(j.y = cpu_fptr(ctx, y, n, call, "y")))
         return 1;
     cpu_count_kernel(ctx);
     cpu_parallel_elems(ctx, n, CPU_PAR_MIN_ELEMS / 4, cpu_act_backward_range, &j);
