@@ -18,10 +18,10 @@ int vk_act_forward(mlopt_backend_ctx *ctx, int act, float alpha, float beta, siz
         return vk_fail(ctx, "%s: unknown activation %d", slot, act);
     if (vk_ref_check(ctx, slot, "x", x, n * 4) || vk_ref_check(ctx, slot, "y", y, n * 4))
         return 1;
-    uint32_t params[4] = {(uint32_t)n, (uint32_t)act, vk_f2u(alpha), vk_f2u(beta)};
+    uint32_t params[3] = {(uint32_t)n, vk_f2u(alpha), vk_f2u(beta)};
     mlopt_ref refs[2] = {x, y};
-    uint32_t spec[1] = {ctx->wg};
-    return vk_dispatch(ctx, VK_SHADER_act_fwd, spec, 1, refs, 2, params, sizeof params,
+    uint32_t spec[2] = {ctx->wg, (uint32_t)act};
+    return vk_dispatch(ctx, VK_SHADER_act_fwd, spec, 2, refs, 2, params, sizeof params,
                        vk_groups_1d(ctx, n), 1, 1);
 }
 
@@ -37,10 +37,10 @@ int vk_act_backward(mlopt_backend_ctx *ctx, int act, float alpha, float beta, si
     if (vk_ref_check(ctx, slot, "x", x, n * 4) || vk_ref_check(ctx, slot, "dy", dy, n * 4) ||
         vk_ref_check(ctx, slot, "dx", dx, n * 4))
         return 1;
-    uint32_t params[4] = {(uint32_t)n, (uint32_t)act, vk_f2u(alpha), vk_f2u(beta)};
+    uint32_t params[3] = {(uint32_t)n, vk_f2u(alpha), vk_f2u(beta)};
     mlopt_ref refs[4] = {x, y.buf ? y : x, dy, dx};
-    uint32_t spec[1] = {ctx->wg};
-    return vk_dispatch(ctx, VK_SHADER_act_bwd, spec, 1, refs, 4, params, sizeof params,
+    uint32_t spec[2] = {ctx->wg, (uint32_t)act};
+    return vk_dispatch(ctx, VK_SHADER_act_bwd, spec, 2, refs, 4, params, sizeof params,
                        vk_groups_1d(ctx, n), 1, 1);
 }
 

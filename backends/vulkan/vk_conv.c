@@ -57,7 +57,8 @@ static int unfold(mlopt_backend_ctx *ctx, int dir, const mlopt_conv2d_params *p,
                   const conv_dims *d, int nb, mlopt_ref img, mlopt_ref col, uint32_t sN,
                   uint32_t sG, uint32_t sCRS)
 {
-    size_t total = dir == 0 ? (size_t)nb * d->col_per_image : (size_t)nb * d->chw;
+    /* im2col: one invocation per (image, group, position); col2im: per dx element */
+    size_t total = dir == 0 ? (size_t)nb * d->G * d->P : (size_t)nb * d->chw;
     uint32_t params[19] = {
         (uint32_t)total, (uint32_t)p->c, (uint32_t)p->h, (uint32_t)p->w, d->G, d->cpg,
         (uint32_t)p->r, (uint32_t)p->s, (uint32_t)p->stride_h, (uint32_t)p->stride_w,

@@ -17,10 +17,10 @@ static int elementwise(mlopt_backend_ctx *ctx, const char *slot, int op, size_t 
         return 1;
     if (!n)
         return 0;
-    uint32_t params[3] = {(uint32_t)n, (uint32_t)op, vk_f2u(alpha)};
+    uint32_t params[2] = {(uint32_t)n, vk_f2u(alpha)};
     mlopt_ref refs[3] = {a, uses_b ? b : a, y};
-    uint32_t spec[1] = {ctx->wg};
-    return vk_dispatch(ctx, VK_SHADER_elementwise, spec, 1, refs, 3, params, sizeof params,
+    uint32_t spec[2] = {ctx->wg, (uint32_t)op};
+    return vk_dispatch(ctx, VK_SHADER_elementwise, spec, 2, refs, 3, params, sizeof params,
                        vk_groups_1d(ctx, n), 1, 1);
 }
 

@@ -4,10 +4,12 @@
 #include "act.glsl"
 layout(binding = 0) readonly buffer BufX { float x[]; };
 layout(binding = 1) writeonly buffer BufY { float y[]; };
-layout(push_constant) uniform Params { uint off_x, off_y, n, act; float alpha, beta; } p;
+// The activation is a specialization constant: one branch-free pipeline each.
+layout(constant_id = 1) const uint ACT = 0;
+layout(push_constant) uniform Params { uint off_x, off_y, n; float alpha, beta; } p;
 
 void main()
 {
     FOR_EACH_INDEX(i, p.n)
-        y[p.off_y + i] = act_f(p.act, x[p.off_x + i], p.alpha, p.beta);
+        y[p.off_y + i] = act_f(ACT, x[p.off_x + i], p.alpha, p.beta);
 }

@@ -7,14 +7,16 @@
 layout(binding = 0) readonly buffer BufA { float a[]; };
 layout(binding = 1) readonly buffer BufB { float b[]; };
 layout(binding = 2) buffer BufY { float y[]; };
-layout(push_constant) uniform Params { uint off_a, off_b, off_y, n, op; float alpha; } p;
+// The op is a specialization constant: one branch-free pipeline per op.
+layout(constant_id = 1) const uint OP = 0;
+layout(push_constant) uniform Params { uint off_a, off_b, off_y, n; float alpha; } p;
 
 void main()
 {
     FOR_EACH_INDEX(i, p.n) {
         float av = a[p.off_a + i];
         float r;
-        switch (p.op) {
+        switch (OP) {
         case 0u: r = av + b[p.off_b + i]; break;
         case 1u: r = av - b[p.off_b + i]; break;
         case 2u: r = av * b[p.off_b + i]; break;
