@@ -168,8 +168,8 @@ void cpu_microkernel_avx2(int kc, const float *apanel, const float *bpanel, floa
 void cpu_transpose_copy_avx2(const float *src, size_t ld, int rows, int kc, float *dst,
                              int dst_stride);
 /* cpu_pool_avx2.c: one output row of 2x2/2 max pooling from input rows r0,
- * r1: forward when y, else backward into d0, d1 (dy given).  Handles whole
- * groups of 8 outputs and returns how many it did. */
+ * r1: forward when y, else backward into d0, d1 (dy given).  Returns how
+ * many outputs it did: all of them when ow >= 8, none otherwise. */
 int cpu_maxpool2x2_row_avx2(const float *r0, const float *r1, int ow, float *y, const float *dy,
                             float *d0, float *d1);
 /* cpu_act_avx2.c: slope 0 is ReLU, otherwise leaky ReLU */

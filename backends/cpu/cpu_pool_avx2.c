@@ -28,8 +28,12 @@ static inline void cpu_interleave_store(float *dst, __m256 even, __m256 odd)
 int cpu_maxpool2x2_row_avx2(const float *r0, const float *r1, int ow, float *y, const float *dy,
                             float *d0, float *d1)
 {
-    int ox = 0;
-    for (; ox + 8 <= ow; ox += 8) {
+    if (ow < 8)
+        return 0;
+    /* A ragged end is done as one more group ending at ow, overlapping the
+     * previous one: both passes only assign (windows do not overlap), so
+     * recomputing a window writes the same values again. */
+    for (int ox = 0; ox < ow; ox = ox + 8 < ow && ox + 16 > ow ? ow - 8 : ox + 8) {
         __m256 a, b, c, d;
         cpu_deinterleave(r0 + 2 * ox, &a, &b);
         cpu_deinterleave(r1 + 2 * ox, &c, &d);
@@ -50,5 +54,5 @@ int cpu_maxpool2x2_row_avx2(const float *r0, const float *r1, int ow, float *y, 
         cpu_interleave_store(d0 + 2 * ox, ga, _mm256_and_ps(eb, g));
         cpu_interleave_store(d1 + 2 * ox, _mm256_and_ps(ec, g), _mm256_and_ps(ed, g));
     }
-    return ox;
+    return ow;
 }
