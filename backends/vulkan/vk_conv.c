@@ -65,7 +65,7 @@ static int unfold(mlopt_backend_ctx *ctx, int dir, const mlopt_conv2d_params *p,
         (uint32_t)p->pad_h, (uint32_t)p->pad_w, (uint32_t)p->dil_h, (uint32_t)p->dil_w,
         (uint32_t)p->oh, (uint32_t)p->ow, sN, sG, sCRS,
     };
-    uint32_t spec[1] = {ctx->wg};
+    uint32_t spec[2] = {ctx->wg, p->stride_h == 1 && p->stride_w == 1};
     mlopt_ref refs[2];
     if (dir == 0) {
         refs[0] = img;
@@ -74,7 +74,8 @@ static int unfold(mlopt_backend_ctx *ctx, int dir, const mlopt_conv2d_params *p,
         refs[0] = col;
         refs[1] = img;
     }
-    return vk_dispatch(ctx, dir == 0 ? VK_SHADER_im2col : VK_SHADER_col2im, spec, 1, refs, 2,
+    return vk_dispatch(ctx, dir == 0 ? VK_SHADER_im2col : VK_SHADER_col2im, spec, dir == 0 ? 1 : 2,
+                       refs, 2,
                        params, sizeof params, vk_groups_1d(ctx, total), 1, 1);
 }
 

@@ -2,6 +2,9 @@
 // Fold columns back: dx(n,c,y,x) = sum of every col entry that im2col read
 // from (y,x).  A gather per dx element, so no atomics and no races.
 #include "common.glsl"
+// Unit strides (the common case) skip the divisions: they are slow on CPU
+// SIMD (lavapipe) and the specialization removes them entirely.
+layout(constant_id = 1) const uint UNIT_STRIDE = 0;
 layout(binding = 0) readonly buffer BufCol { float col[]; };
 layout(binding = 1) writeonly buffer BufDx { float dx[]; };
 layout(push_constant) uniform Params {
@@ -23,16 +26,16 @@ void main()
         float sum = 0.0;
         for (uint rr = 0; rr < p.r; rr++) {
             int ty = iy + p.pad_h - int(rr) * p.dil_h;
-            if (ty < 0 || ty % p.stride_h != 0)
+            if (ty < 0 || (UNIT_STRIDE == 0 && ty % p.stride_h != 0))
                 continue;
-            uint oy = uint(ty / p.stride_h);
+            uint oy = UNIT_STRIDE != 0 ? uint(ty) : uint(ty / p.stride_h);
             if (oy >= p.oh)
                 continue;
             for (uint ss = 0; ss < p.s; ss++) {
                 int tx = ix + p.pad_w - int(ss) * p.dil_w;
-                if (tx < 0 || tx % p.stride_w != 0)
+                if (tx < 0 || (UNIT_STRIDE == 0 && tx % p.stride_w != 0))
                     continue;
-                uint ox = uint(tx / p.stride_w);
+                uint ox = UNIT_STRIDE != 0 ? uint(tx) : uint(tx / p.stride_w);
                 if (ox >= p.ow)
                     continue;
                 uint crs = (cl * p.r + rr) * p.s + ss;
