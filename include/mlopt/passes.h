@@ -194,6 +194,76 @@ enum {
  * are densified on load. */
 mlopt_status mlopt_passes_save(const char *path, mlopt_model *m, const mlopt_meta *meta, int nmeta, int flags);
 
+
+/* ------------------------------------------------------------------ */
+/* Knowledge distillation (Hinton, Vinyals & Dean 2015)                */
+/*                                                                     */
+/* Per sample: alpha * T^2 * KL(softmax(teacher/T) || softmax(student/T))
+ *           + (1 - alpha) * CE(student, label)
+ *           + hint_weight * mean((P(student feature) - teacher feature)^2)
+ * where P is a learned 1x1 convolution (both features images of the same
+ * spatial size) or linear map (otherwise, on the flattened features).  The
+ * teacher runs forward in evaluation mode on the student's context and is
+ * never updated; its logits and features never leave the device.        */
+/* ------------------------------------------------------------------ */
+
+/* Averages over the samples since the last read. */
+typedef struct mlopt_distill_metrics {
+    long long samples;
+    double loss;     /* the combined loss above */
+    double kl;       /* KL(p_t || p_s) at temperature T (without the T^2 factor) */
+    double ce;       /* hard-label cross-entropy of the student */
+    double hint;     /* mean squared error of the hint (0 without one) */
+    double accuracy; /* student training accuracy */
+} mlopt_distill_metrics;
+
+typedef struct mlopt_distill_config {
+    float temperature;        /* T > 0 (default 4) */
+    float alpha;              /* soft-target weight in [0, 1] (default 0.9); 0: plain cross-entropy */
+    const char *hint_teacher; /* layer names for the hint loss; NULL: none */
+    const char *hint_student;
+    float hint_weight;        /* default 1 when a hint is given */
+    uint64_t seed;            /* initialization of the hint projection */
+    /* mlopt_distill_train only: called after every epoch (may be NULL). */
+    mlopt_status (*after_epoch)(void *user, int epoch, const mlopt_distill_metrics *m);
+    void *user;
+} mlopt_distill_config;
+
+
+/* temperature 4, alpha 0.9, no hint, hint_weight 1, seed 1. */
+void mlopt_distill_defaults(mlopt_distill_config *c);
+
+/* The combined soft/hard loss of one batch on the device.  student and
+ * teacher: [rows, cols] logits; labels: int32 [rows]; sums: at least 2
+ * floats, sums[0] += sum of KL over rows, sums[1] += sum of CE over rows.
+ * dlogits (may be NULL): gradient of the batch mean of the combined loss
+ * wrt the student logits; scratch: [rows, cols], needed when dlogits is
+ * given and 0 < alpha < 1.  teacher may be NULL when alpha == 0. */
+mlopt_status mlopt_distill_loss(mlopt_context *ctx, int rows, int cols, float temperature, float alpha,
+                                const mlopt_tensor *student, const mlopt_tensor *teacher, const mlopt_tensor *labels,
+                                mlopt_tensor *sums, mlopt_tensor *dlogits, mlopt_tensor *scratch);
+
+/* A distillation trainer: one step uploads the batch once, runs the
+ * teacher (eval) and student (train) forwards on it, the loss and its
+ * gradient, backward and the optimizer step, all enqueued on the device;
+ * only mlopt_distiller_read_metrics synchronizes.  teacher may be NULL
+ * when alpha == 0 and there is no hint (the baseline). */
+typedef struct mlopt_distiller mlopt_distiller;
+mlopt_status mlopt_distiller_create(mlopt_model *teacher, mlopt_model *student, mlopt_optimizer *opt, int max_batch,
+                                    const mlopt_distill_config *cfg, mlopt_distiller **out);
+void mlopt_distiller_destroy(mlopt_distiller *d);
+mlopt_status mlopt_distiller_step(mlopt_distiller *d, const float *images, const int32_t *labels, int n, float lr);
+/* Read and zero the accumulated metrics (one host synchronization). */
+mlopt_status mlopt_distiller_read_metrics(mlopt_distiller *d, mlopt_distill_metrics *out);
+
+/* Distil teacher into student on ds with the fine-tuning loop of
+ * mlopt_finetune (SGD with momentum, cosine learning rate, the same
+ * shuffling; loop->before_step is ignored).  last (may be NULL): metrics
+ * of the last epoch. */
+mlopt_status mlopt_distill_train(mlopt_model *teacher, mlopt_model *student, const mlopt_dataset *ds,
+                                 const mlopt_distill_config *cfg, const mlopt_finetune_config *loop,
+                                 mlopt_distill_metrics *last);
+
 #ifdef __cplusplus
 }
 #endif
