@@ -51,6 +51,7 @@ int cmd_report(int argc, char **argv);
 int cmd_prune(int argc, char **argv);
 int cmd_layers(int argc, char **argv);
 int cmd_compare_activations(int argc, char **argv);
+int cmd_distill(int argc, char **argv);
 
 
 

@@ -22,6 +22,7 @@ static const struct {
     { "prune", cmd_prune, "prune weights or whole filters/neurons of a checkpoint, fine-tune, report speed" },
     { "layers", cmd_layers, "layer importance, layer removal, Net2Net deepen/widen of a checkpoint" },
     { "compare-activations", cmd_compare_activations, "train each activation under one budget and compare" },
+    { "distill", cmd_distill, "knowledge distillation of a teacher checkpoint into a smaller student" },
 };
 #define NCOMMANDS ((int)(sizeof commands / sizeof commands[0]))
 
