@@ -17,7 +17,8 @@ static double cpu_act_f64(int act, double x, double alpha, double beta)
     case MLOPT_ACT_SILU: return x / (1.0 + exp(-x));
     case MLOPT_ACT_TANH: return tanh(x);
     case MLOPT_ACT_SIGMOID: return 1.0 / (1.0 + exp(-x));
-    case MLOPT_ACT_HARD_SIGMOID: return fmax(0.0, fmin(1.0, alpha * x + beta));
+    /* fmax/fmin would turn NaN into 0 or 1; like PyTorch, NaN stays NaN */
+    case MLOPT_ACT_HARD_SIGMOID: return isnan(x) ? x : fmax(0.0, fmin(1.0, alpha * x + beta));
     case MLOPT_ACT_HARD_SWISH: return x * fmax(0.0, fmin(1.0, x / 6.0 + 0.5));
     default: return x;
     }

@@ -217,7 +217,7 @@ typedef struct cpu_conv_job {
     int transposed;   /* backward-filter computes dW^T (see below) */
     int partials;     /* backward-filter accumulates into conv_dw scratch */
     int failed;
-    int touched[CPU_MAX_THREADS]; /* backward-filter: thread wrote a partial */
+    int touched[CPU_MAX_THREADS]; /* backward-filter: chunk wrote a partial */
 } cpu_conv_job;
 
 static float *cpu_conv_cols(cpu_conv_job *j, int thread)
@@ -291,7 +291,11 @@ static void cpu_conv_backward_filter_images(void *arg, size_t begin, size_t end,
     const cpu_conv_geom *g = j->g;
     const mlopt_conv2d_params *p = g->p;
     int gt = j->per_thread ? thread : -1;
-    float *dw = j->partials ? j->ctx->conv_dw[j->per_thread ? thread : 0].data : j->dw;
+    /* Partial gradients belong to the chunk, not to the thread that happened
+     * to claim it: the sum over chunks then has a fixed order and results
+     * are reproducible run to run. */
+    size_t chunk = j->per_thread ? cpu_threadpool_chunk_index(j->ctx->pool, (size_t)p->n, begin) : 0;
+    float *dw = j->partials ? j->ctx->conv_dw[chunk].data : j->dw;
     for (size_t ni = begin; ni < end; ni++) {
         for (int grp = 0; grp < p->groups; grp++) {
             const float *x = j->x + (ni * p->c + (size_t)grp * g->cg) * g->hw;
@@ -302,9 +306,8 @@ static void cpu_conv_backward_filter_images(void *arg, size_t begin, size_t end,
                 cpu_im2col(g, x, c);
                 cols = c;
             }
-            /* the first image this thread handles overwrites its partial
-             * gradient, later ones (possibly from another chunk) add */
-            float beta = j->touched[thread] ? 1.0f : 0.0f;
+            /* the chunk's first image overwrites its partial, later ones add */
+            float beta = ni > begin ? 1.0f : 0.0f;
             float *dwg = dw + (size_t)grp * g->kg * g->crs;
             int rc;
             if (j->transposed) /* dW^T[crs][kg] += cols . dy^T */
@@ -318,8 +321,8 @@ static void cpu_conv_backward_filter_images(void *arg, size_t begin, size_t end,
             if (rc)
                 j->failed = 1;
         }
-        j->touched[thread] = 1;
     }
+    j->touched[chunk] = 1;
 }
 
 /* Sizes every scratch buffer the chosen schedule needs before any thread

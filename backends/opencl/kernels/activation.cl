@@ -21,7 +21,7 @@ float act_apply(int act, float v, float alpha, float beta)
     case ACT_SILU: return v / (1.0f + exp(-v));
     case ACT_TANH: return tanh(v);
     case ACT_SIGMOID: return 1.0f / (1.0f + exp(-v));
-    case ACT_HARD_SIGMOID: return fmax(0.0f, fmin(1.0f, alpha * v + beta));
+    case ACT_HARD_SIGMOID: return isnan(v) ? v : fmax(0.0f, fmin(1.0f, alpha * v + beta));
     case ACT_HARD_SWISH: return v * fmax(0.0f, fmin(1.0f, v / 6.0f + 0.5f));
     default: return v;
     }
