@@ -12,7 +12,12 @@
 # TEACHER_EPOCHS (default 5), students EPOCHS (default 2).
 # Usage: bench/distill_seed_cnn.sh [BUILD_DIR] [WORK_DIR]
 # Env: LIMIT, EPOCHS, TEACHER_EPOCHS, SEEDS (default "1 2 3"), T, ALPHA,
-#      HINT (1: also run the hint variant; default 1), THREADS (default 2).
+#      LR (students, both arms; default 0.01), HINT (1: also run the hint
+#      variant; default 1), THREADS (default 2).
+# The learning rate matters: the soft term (alpha T^2 KL) pushes harder
+# than cross-entropy, so at lr 0.01 the student trained alone is
+# under-trained and distillation looks better than it is; compare at each
+# arm's good lr too, e.g. LR=0.05 ALPHA=0.5 HINT=0.
 set -eu
 BUILD=${1:-build}
 WORK=${2:-$BUILD/distill-bench}
@@ -22,6 +27,7 @@ TEACHER_EPOCHS=${TEACHER_EPOCHS:-5}
 SEEDS=${SEEDS:-"1 2 3"}
 T=${T:-4}
 ALPHA=${ALPHA:-0.9}
+LR=${LR:-0.01}
 HINT=${HINT:-1}
 THREADS=${THREADS:-2}
 MLOPT="$(cd "$BUILD" && pwd)/mlopt --backend cpu --threads $THREADS"
@@ -49,12 +55,12 @@ fi
 
 : > runs.jsonl
 for seed in $SEEDS; do
-    echo "== seed $seed: distilled (T=$T alpha=$ALPHA) and alone, $EPOCHS epochs on $LIMIT samples"
-    $MLOPT distill --teacher "$TEACHER" --student student.txt --temperature "$T" --alpha "$ALPHA" \
+    echo "== seed $seed: distilled (T=$T alpha=$ALPHA lr=$LR) and alone, $EPOCHS epochs on $LIMIT samples"
+    $MLOPT distill --teacher "$TEACHER" --student student.txt --temperature "$T" --alpha "$ALPHA" --lr "$LR" \
         --epochs "$EPOCHS" --limit "$LIMIT" --seed "$seed" --baseline --out "student-s$seed.safetensors" --json \
         | sed 's/^{/{"variant": "kd", /' | tee -a runs.jsonl
     if [ "$HINT" = 1 ]; then
-        $MLOPT distill --teacher "$TEACHER" --student student.txt --temperature "$T" --alpha "$ALPHA" \
+        $MLOPT distill --teacher "$TEACHER" --student student.txt --temperature "$T" --alpha "$ALPHA" --lr "$LR" \
             --hint fc1:fc1 --hint-weight 0.1 --epochs "$EPOCHS" --limit "$LIMIT" --seed "$seed" \
             --out "student-hint-s$seed.safetensors" --json \
             | sed 's/^{/{"variant": "kd+hint", /' | tee -a runs.jsonl
@@ -73,7 +79,8 @@ kd = [r for r in runs if r["variant"] == "kd"]
 r0 = kd[0]
 print(f"teacher {r0['teacher_params']} params, test acc {100 * r0['teacher_accuracy']:.2f}%; "
       f"student {r0['student_params']} params ({r0['param_ratio']:.2f}x fewer); "
-      f"{r0['epochs']} epochs on {r0['train_samples']} samples, {len(kd)} seeds")
+      f"{r0['epochs']} epochs on {r0['train_samples']} samples, lr {r0['lr']:g} "
+      f"T {r0['temperature']:g} alpha {r0['alpha']:g}, {len(kd)} seeds")
 a = show("student trained alone", [r["baseline_accuracy"] for r in kd])
 d = show("student distilled", [r["accuracy"] for r in kd])
 hint = [r for r in runs if r["variant"] == "kd+hint"]

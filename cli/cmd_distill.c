@@ -235,6 +235,7 @@ int cmd_distill(int argc, char **argv)
         }
         json_int(&j, "epochs", o.epochs);
         json_int(&j, "batch", o.batch);
+        json_num(&j, "lr", o.lr);
         json_int(&j, "seed", o.seed);
         json_int(&j, "train_samples", count);
         json_num(&j, "teacher_accuracy", teacher_acc);

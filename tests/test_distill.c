@@ -143,6 +143,8 @@ START_TEST(teacher_is_never_updated)
     }
     mlopt_optimizer *o;
     mlopt_distiller *d = distiller(t, s, &o, 0.9f, "fc1", "sfc");
+    CK_OK(mlopt_context_synchronize(ctx));
+    CK_OK(mlopt_context_reset_stats(ctx));
     for (int step = 0; step < 5; step++) {
         float *x;
         int32_t y[BATCH];
@@ -150,6 +152,12 @@ START_TEST(teacher_is_never_updated)
         CK_OK(mlopt_distiller_step(d, x, y, BATCH, 0.05f));
         free(x);
     }
+    /* The step is enqueued entirely on the device: no host waits, and
+     * nothing (teacher logits included) comes back. */
+    mlopt_backend_stats st;
+    CK_OK(mlopt_context_stats(ctx, &st));
+    ck_assert_msg(st.host_syncs == 0 && st.bytes_d2h == 0, "%llu host syncs, %llu bytes downloaded in 5 steps",
+                  (unsigned long long)st.host_syncs, (unsigned long long)st.bytes_d2h);
     mlopt_distill_metrics m;
     CK_OK(mlopt_distiller_read_metrics(d, &m));
     ck_assert_int_eq(m.samples, 5 * BATCH);
