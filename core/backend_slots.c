@@ -21,6 +21,9 @@ static const mlopt_slot_desc slots[] = {
     SLOT(add, 0), SLOT(sub, 0), SLOT(mul, 0), SLOT(axpy, 0), SLOT(scale, 0), SLOT(mask_mul, 0),
     SLOT(reduce_sum, 0), SLOT(reduce_max_abs, 0), SLOT(channel_norm, 0),
     SLOT(sgd_update, 0), SLOT(adam_update, 0),
+    /* ABI 1.1 */
+    SLOT(qgemm, 0), SLOT(qconv2d, 0), SLOT(qmaxpool, 0), SLOT(quantize, 0), SLOT(dequantize, 0),
+    SLOT(fake_quant, 0),
 };
 
 const mlopt_slot_desc *mlopt_backend_slots(int *n)

@@ -1,5 +1,5 @@
-/* ABI guard: the layout of struct mlopt_backend for ABI 1.0 on LP64, hard-
- * coded.  If this test fails, a field was inserted, removed or reordered:
+/* ABI guard: the layout of struct mlopt_backend for ABI 1.0 and 1.1 on LP64,
+ * hard-coded.  If this test fails, a field was inserted, removed or reordered:
  * existing slots must never move within a major version (append new slots
  * at the end and bump MLOPT_BACKEND_ABI_MINOR, then extend this table).
  * It also checks that the core's slot table (backend_slots.c) names every
@@ -71,6 +71,17 @@ static const expected_field abi_1_0[] = {
     { "adam_update", 392 },
 };
 #define ABI_1_0_SIZE 400u
+
+/* ABI 1.1 appended these after adam_update (1.0 offsets above unchanged). */
+static const expected_field abi_1_1[] = {
+    { "qgemm", 400 },
+    { "qconv2d", 408 },
+    { "qmaxpool", 416 },
+    { "quantize", 424 },
+    { "dequantize", 432 },
+    { "fake_quant", 440 },
+};
+#define ABI_1_1_SIZE 448u
 #define FIRST_SLOT 5 /* abi_major, abi_minor, struct_size, name, description precede the slots */
 
 #define CHECK_FIELD(f) { #f, offsetof(mlopt_backend, f) }
@@ -125,6 +136,11 @@ static const expected_field actual[] = {
     CHECK_FIELD(adam_update),
 };
 
+static const expected_field actual_1_1[] = {
+    CHECK_FIELD(qgemm), CHECK_FIELD(qconv2d), CHECK_FIELD(qmaxpool), CHECK_FIELD(quantize),
+    CHECK_FIELD(dequantize), CHECK_FIELD(fake_quant),
+};
+
 START_TEST(abi_version_is_1_0)
 {
     ck_assert_int_eq(MLOPT_BACKEND_ABI_MAJOR, 1);
@@ -152,6 +168,31 @@ START_TEST(field_offsets_are_frozen)
     else
         ck_assert_msg(sizeof(mlopt_backend) > ABI_1_0_SIZE, "ABI 1.%d must only grow the struct",
                       MLOPT_BACKEND_ABI_MINOR);
+}
+END_TEST
+
+START_TEST(abi_1_1_slots_are_frozen)
+{
+    if (sizeof(void *) != 8 || sizeof(size_t) != 8)
+        return;
+    ck_assert_int_ge(MLOPT_BACKEND_ABI_MINOR, 1);
+    size_t n = sizeof abi_1_1 / sizeof abi_1_1[0];
+    for (size_t i = 0; i < n; i++) {
+        ck_assert_str_eq(abi_1_1[i].name, actual_1_1[i].name);
+        ck_assert_msg(abi_1_1[i].offset == actual_1_1[i].offset, "mlopt_backend.%s moved from offset %zu to %zu",
+                      abi_1_1[i].name, abi_1_1[i].offset, actual_1_1[i].offset);
+    }
+    if (MLOPT_BACKEND_ABI_MINOR == 1)
+        ck_assert_msg(sizeof(mlopt_backend) == ABI_1_1_SIZE,
+                      "sizeof(mlopt_backend) is %zu, ABI 1.1 has %u: a slot was added without bumping the minor",
+                      sizeof(mlopt_backend), ABI_1_1_SIZE);
+    /* The 1.1 slots follow the 1.0 ones in the core's slot table too. */
+    int ns;
+    const mlopt_slot_desc *slots = mlopt_backend_slots(&ns);
+    size_t n10 = sizeof abi_1_0 / sizeof abi_1_0[0] - FIRST_SLOT;
+    ck_assert_int_ge(ns, (int)(n10 + n));
+    for (size_t i = 0; i < n; i++)
+        ck_assert_str_eq(slots[n10 + i].name, abi_1_1[i].name);
 }
 END_TEST
 
@@ -194,6 +235,7 @@ int main(void)
     TCase *tc = tcase_create("layout");
     tcase_add_test(tc, abi_version_is_1_0);
     tcase_add_test(tc, field_offsets_are_frozen);
+    tcase_add_test(tc, abi_1_1_slots_are_frozen);
     tcase_add_test(tc, slot_table_lists_every_function_pointer_in_order);
     tcase_add_test(tc, has_slot_respects_struct_size);
     suite_add_tcase(s, tc);

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cpu_int8.h"
 #include "cpu_internal.h"
 #include "cpu_slots.h"
 
@@ -283,6 +284,12 @@ static const mlopt_backend cpu_backend = {
     .channel_norm = cpu_channel_norm,
     .sgd_update = cpu_sgd_update,
     .adam_update = cpu_adam_update,
+    .qgemm = cpu_qgemm,
+    .qconv2d = cpu_qconv2d,
+    .qmaxpool = cpu_qmaxpool,
+    .quantize = cpu_quantize,
+    .dequantize = cpu_dequantize,
+    .fake_quant = cpu_fake_quant,
 };
 
 MLOPT_BACKEND_EXPORT const mlopt_backend *mlopt_backend_entry(void)

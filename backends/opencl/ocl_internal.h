@@ -28,7 +28,9 @@
     X(argmax_rows) X(accuracy_rows) X(accumulate_sum)                        \
     X(elementwise_binary) X(axpy) X(scale) X(mask_mul)                       \
     X(reduce_partial) X(reduce_final) X(channel_norm)                        \
-    X(sgd_update) X(adam_update)
+    X(sgd_update) X(adam_update)                                             \
+    X(qgemm_i8) X(qconv2d_i8) X(qmaxpool_i8) X(quantize_i8) X(dequantize_i8) \
+    X(fake_quant_f32)
 
 #define OCL_ENUM_ENTRY(name) OCL_K_##name,
 typedef enum ocl_kernel_id { OCL_KERNEL_LIST(OCL_ENUM_ENTRY) OCL_K_COUNT_ } ocl_kernel_id;
@@ -198,6 +200,17 @@ int ocl_accuracy_count(ocl_ctx *ctx, int rows, int cols, mlopt_ref logits, mlopt
                        mlopt_ref count);
 
 int ocl_add(ocl_ctx *ctx, size_t n, mlopt_ref a, mlopt_ref b, mlopt_ref y);
+
+/* ocl_int8.c (ABI 1.1) */
+int ocl_qgemm(ocl_ctx *ctx, int m, int n, int k, mlopt_ref a, int lda, int a_zp, mlopt_ref b, int ldb,
+              mlopt_ref bias, mlopt_ref mult, mlopt_ref shift, int c_zp, int relu, mlopt_ref c, int ldc);
+int ocl_qconv2d(ocl_ctx *ctx, const mlopt_conv2d_params *p, mlopt_ref x, int x_zp, mlopt_ref w, mlopt_ref bias,
+                mlopt_ref mult, mlopt_ref shift, int y_zp, int relu, mlopt_ref y);
+int ocl_qmaxpool(ocl_ctx *ctx, const mlopt_pool2d_params *p, mlopt_ref x, mlopt_ref y);
+int ocl_quantize(ocl_ctx *ctx, size_t n, float inv_scale, int zp, mlopt_ref x, mlopt_ref y);
+int ocl_dequantize(ocl_ctx *ctx, size_t n, float scale, int zp, mlopt_ref x, mlopt_ref y);
+int ocl_fake_quant(ocl_ctx *ctx, size_t outer, int channels, size_t inner, int qmin, int qmax, mlopt_ref scale,
+                   mlopt_ref inv_scale, mlopt_ref zp, mlopt_ref x, mlopt_ref y, mlopt_ref mask);
 int ocl_sub(ocl_ctx *ctx, size_t n, mlopt_ref a, mlopt_ref b, mlopt_ref y);
 int ocl_mul(ocl_ctx *ctx, size_t n, mlopt_ref a, mlopt_ref b, mlopt_ref y);
 int ocl_axpy(ocl_ctx *ctx, size_t n, float alpha, mlopt_ref x, mlopt_ref y);

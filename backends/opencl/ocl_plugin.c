@@ -87,6 +87,12 @@ static const mlopt_backend ocl_backend = {
     .channel_norm = ocl_channel_norm,
     .sgd_update = ocl_sgd_update,
     .adam_update = ocl_adam_update,
+    .qgemm = ocl_qgemm,
+    .qconv2d = ocl_qconv2d,
+    .qmaxpool = ocl_qmaxpool,
+    .quantize = ocl_quantize,
+    .dequantize = ocl_dequantize,
+    .fake_quant = ocl_fake_quant,
 };
 
 MLOPT_BACKEND_EXPORT const mlopt_backend *mlopt_backend_entry(void)

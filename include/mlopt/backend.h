@@ -42,7 +42,7 @@ extern "C" {
 #endif
 
 #define MLOPT_BACKEND_ABI_MAJOR 1
-#define MLOPT_BACKEND_ABI_MINOR 0
+#define MLOPT_BACKEND_ABI_MINOR 1
 #define MLOPT_BACKEND_ENTRY_SYMBOL "mlopt_backend_entry"
 
 #if defined(_WIN32)
@@ -296,8 +296,90 @@ struct mlopt_backend {
                        float eps, float weight_decay, int decoupled, int step,
                        mlopt_ref w, mlopt_ref g, mlopt_ref m, mlopt_ref v);
 
-    /* ---- ABI 1.1 and later: append new slots here, never above. ---- */
+    /* ---- ABI 1.1: integer (int8) inference and fake quantization ---- */
+    /*
+     * Quantized tensors are int8 (int8_t, two's complement), row-major /
+     * NCHW like float ones; their mlopt_ref offsets are byte offsets and
+     * must be multiples of 4 (GPU backends pack 4 int8 per 32-bit word),
+     * int32 tensors are int32_t with offsets multiple of 4.  A real value
+     * r is represented as q with r = scale * (q - zero_point).
+     *
+     * Every formula below is exact integer arithmetic (or one correctly
+     * rounded float multiply), so all backends give bit-identical results.
+     * ">>" is an arithmetic (sign-propagating) shift, int64 arithmetic is
+     * exact (no intermediate here exceeds 2^62 in magnitude).
+     *
+     * Requantization of an int32 accumulator acc to an int8 output with
+     * the fixed-point multiplier mult (0 <= mult < 2^31) and the total
+     * right shift shift (1 <= shift <= 62), i.e. the real multiplier
+     * mult * 2^-shift, rounding halves up (towards +infinity):
+     *
+     *   v   = ((int64)acc * mult + ((int64)1 << (shift - 1))) >> shift
+     *   out = clamp(v + out_zp, relu ? max(out_zp, -128) : -128, 127)
+     *
+     * (mlopt_requantize below is this formula in C; fused ReLU clamps at
+     * the zero point, which is exactly max(0, r) in real terms.)
+     * Accumulators: the caller guarantees |acc| < 2^31 (e.g. k * 255 * 128
+     * plus the bias), so int32 arithmetic on them never overflows.
+     */
+
+    /* C[m,n] int8 = requant(acc[i][j], mult[j], shift[j], c_zp, relu) with
+     *   acc[i][j] = bias[j] + sum_p (A[i][p] - a_zp) * B[j][p]
+     * A int8 [m][lda], B int8 [n][ldb] (the transpose: one row per output
+     * channel, weights symmetric so B has no zero point), bias int32 [n]
+     * (bias.buf NULL: 0), mult, shift int32 [n] (per output channel),
+     * C int8 [m][ldc].  -128 <= a_zp, c_zp <= 127. */
+    int (*qgemm)(mlopt_backend_ctx *ctx, int m, int n, int k, mlopt_ref a, int lda, int a_zp,
+                 mlopt_ref b, int ldb, mlopt_ref bias, mlopt_ref mult, mlopt_ref shift,
+                 int c_zp, int relu, mlopt_ref c, int ldc);
+    /* Int8 convolution, geometry as conv2d_forward: x int8 NCHW with zero
+     * point x_zp; input positions outside the image read as x_zp (a real
+     * zero); w int8 [k][c/groups][r][s] (symmetric); y int8 NKHW =
+     *   requant(bias[k] + sum_{c in group, r, s} (x - x_zp) * w, mult[k], shift[k], y_zp, relu). */
+    int (*qconv2d)(mlopt_backend_ctx *ctx, const mlopt_conv2d_params *p, mlopt_ref x, int x_zp,
+                   mlopt_ref w, mlopt_ref bias, mlopt_ref mult, mlopt_ref shift, int y_zp, int relu,
+                   mlopt_ref y);
+    /* Int8 max pooling (scale and zero point unchanged): y = max of the
+     * window's positions inside the input; -128 when none is. */
+    int (*qmaxpool)(mlopt_backend_ctx *ctx, const mlopt_pool2d_params *p, mlopt_ref x, mlopt_ref y);
+    /* y int8 [n] from x float [n]:
+     *   t = x[i] * inv_scale            (one correctly rounded float multiply)
+     *   y[i] = zp                              if t is NaN
+     *          clamp(roundeven(t), -128 - zp, 127 - zp) + zp   otherwise
+     * roundeven rounds halves to even (C rintf in the default rounding mode,
+     * OpenCL rint, GLSL roundEven); the clamp is done on the float, before
+     * any conversion to int, so infinities saturate. */
+    int (*quantize)(mlopt_backend_ctx *ctx, size_t n, float inv_scale, int zp, mlopt_ref x,
+                    mlopt_ref y);
+    /* y float [n] = (float)(x[i] - zp) * scale, x int8 [n]. */
+    int (*dequantize)(mlopt_backend_ctx *ctx, size_t n, float scale, int zp, mlopt_ref x,
+                      mlopt_ref y);
+    /* Fake quantization for quantization-aware training, x and y float
+     * viewed as [outer][channels][inner] (y may alias x); channel ch uses
+     * scale[ch], inv_scale[ch] (float) and zp[ch] (int32), all [channels]:
+     *   t = x * inv_scale; r = roundeven(t)  (as in quantize)
+     *   q = NaN t ? zp : clamp(r, qmin - zp, qmax - zp) + zp
+     *   y = (float)(q - zp) * scale
+     * if mask.buf: mask[i] = 1.0f when qmin - zp <= r <= qmax - zp (not
+     * clipped; NaN counts as clipped) else 0.0f, so that the straight-
+     * through estimator's backward is mul(dy, mask). */
+    int (*fake_quant)(mlopt_backend_ctx *ctx, size_t outer, int channels, size_t inner, int qmin,
+                      int qmax, mlopt_ref scale, mlopt_ref inv_scale, mlopt_ref zp, mlopt_ref x,
+                      mlopt_ref y, mlopt_ref mask);
+
+    /* ---- ABI 1.2 and later: append new slots here, never above. ---- */
 };
+
+/* The requantization of ABI 1.1 (qgemm, qconv2d) in C, for backends and
+ * tests; 1 <= shift <= 62, 0 <= mult < 2^31. */
+static inline int8_t mlopt_requantize(int32_t acc, int32_t mult, int32_t shift, int out_zp, int relu)
+{
+    int64_t v = ((int64_t)acc * mult + ((int64_t)1 << (shift - 1))) >> shift;
+    int64_t lo = relu && out_zp > -128 ? out_zp : -128;
+    v += out_zp;
+    return (int8_t)(v < lo ? lo : v > 127 ? 127 : v);
+}
+
 
 /* The one symbol a plugin exports. */
 typedef const mlopt_backend *(*mlopt_backend_entry_fn)(void);
