@@ -22,7 +22,7 @@ float act_f(uint act, float v, float alpha, float beta)
     case 5u: return v * sigmoid(v);
     case 6u: return safe_tanh(v);
     case 7u: return sigmoid(v);
-    case 8u: return max(0.0, min(1.0, alpha * v + beta)); // the reference's fmax/fmin order
+    case 8u: return nan_bits(v) ? v : max(0.0, min(1.0, alpha * v + beta)); // NaN stays NaN
     case 9u: return v * max(0.0, min(1.0, v / 6.0 + 0.5));
     default: return v;
     }
