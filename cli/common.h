@@ -52,6 +52,8 @@ int cmd_prune(int argc, char **argv);
 int cmd_layers(int argc, char **argv);
 int cmd_compare_activations(int argc, char **argv);
 int cmd_distill(int argc, char **argv);
+int cmd_quantize(int argc, char **argv);
+int eval_quantized_checkpoint(mlopt_checkpoint *ck, const char *path, const char *split, mlopt_context *ctx, const mlopt_dataset *ds, int batch, float mean, float std); /* cmd_quantize.c: -1 if ck is not int8 */
 
 
 

@@ -23,6 +23,7 @@ static const struct {
     { "layers", cmd_layers, "layer importance, layer removal, Net2Net deepen/widen of a checkpoint" },
     { "compare-activations", cmd_compare_activations, "train each activation under one budget and compare" },
     { "distill", cmd_distill, "knowledge distillation of a teacher checkpoint into a smaller student" },
+    { "quantize", cmd_quantize, "INT8 post-training / quantization-aware quantization of a checkpoint, float vs int8 report" },
 };
 #define NCOMMANDS ((int)(sizeof commands / sizeof commands[0]))
 
