@@ -97,6 +97,11 @@ int cmd_eval(int argc, char **argv)
     mlopt_model *m = NULL;
     mlopt_trainer *tr = NULL;
     int rc = 1;
+    int qrc = eval_quantized_checkpoint(ck, checkpoint, split, ctx, ds, batch, mean, std); /* int8 (mlopt quantize) */
+    if (qrc >= 0) {
+        rc = qrc;
+        goto out;
+    }
     s = mlopt_checkpoint_model(ck, ctx, &m);
     if (s != MLOPT_OK) {
         report_failure("eval", "loading the model", s);
