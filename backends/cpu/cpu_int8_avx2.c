@@ -30,6 +30,41 @@ static inline void cpu_q_store(const cpu_q_out *o, int i, int j, int32_t dot)
 
 #define LD(p) _mm256_loadu_si256((const __m256i *)(p))
 
+/* Arithmetic right shift of int64 lanes by per-lane counts (AVX2 has only
+ * the logical one): shifting ~x for negative x and flipping back. */
+static inline __m256i cpu_q_sra64(__m256i x, __m256i s)
+{
+    __m256i m = _mm256_cmpgt_epi64(_mm256_setzero_si256(), x);
+    return _mm256_xor_si256(_mm256_srlv_epi64(_mm256_xor_si256(x, m), s), m);
+}
+
+/* backend.h's requantization of the int32 lanes selected by `lanes` (even:
+ * the low halves of the 64-bit lanes, odd: the high halves), before the
+ * zero point; clamped to +-1024, which the final int8 clamp cannot tell
+ * from the exact value. */
+static inline __m256i cpu_q_rq_half(__m256i acc, __m256i mult, __m256i shift)
+{
+    const __m256i low = _mm256_set1_epi64x(0xFFFFFFFF), one = _mm256_set1_epi64x(1);
+    const __m256i hi = _mm256_set1_epi64x(1024), lo = _mm256_set1_epi64x(-1024);
+    __m256i sh = _mm256_and_si256(shift, low);
+    __m256i v = _mm256_mul_epi32(acc, mult); /* exact int64 products */
+    v = _mm256_add_epi64(v, _mm256_sllv_epi64(one, _mm256_sub_epi64(sh, one)));
+    v = cpu_q_sra64(v, sh);
+    v = _mm256_blendv_epi8(v, hi, _mm256_cmpgt_epi64(v, hi));
+    return _mm256_blendv_epi8(v, lo, _mm256_cmpgt_epi64(lo, v));
+}
+
+/* Eight accumulators (lanes 0-3: column j, 4-7: column j+1) to int8 values. */
+static inline __m256i cpu_q_requant8(__m256i acc, __m256i mult, __m256i shift, int zp, int relu)
+{
+    __m256i ev = cpu_q_rq_half(acc, mult, shift);
+    __m256i od = cpu_q_rq_half(_mm256_srli_epi64(acc, 32), _mm256_srli_epi64(mult, 32), _mm256_srli_epi64(shift, 32));
+    __m256i r = _mm256_blend_epi32(ev, _mm256_slli_epi64(od, 32), 0xAA);
+    r = _mm256_add_epi32(r, _mm256_set1_epi32(zp));
+    r = _mm256_max_epi32(r, _mm256_set1_epi32(relu && zp > -128 ? zp : -128));
+    return _mm256_min_epi32(r, _mm256_set1_epi32(127));
+}
+
 void cpu_qgemm16_avx2(int m, int n, int k16, const int16_t *a, const int16_t *b, const cpu_q_out *o)
 {
     int i = 0;
@@ -55,12 +90,17 @@ void cpu_qgemm16_avx2(int m, int n, int k16, const int16_t *a, const int16_t *b,
                 c30 = _mm256_add_epi32(c30, _mm256_madd_epi16(x, w0));
                 c31 = _mm256_add_epi32(c31, _mm256_madd_epi16(x, w1));
             }
-            int32_t s0[4], s1[4];
-            _mm_storeu_si128((__m128i *)s0, cpu_q_hsum4(c00, c10, c20, c30));
-            _mm_storeu_si128((__m128i *)s1, cpu_q_hsum4(c01, c11, c21, c31));
+            __m256i acc = _mm256_set_m128i(cpu_q_hsum4(c01, c11, c21, c31), cpu_q_hsum4(c00, c10, c20, c30));
+            __m256i bias = o->bias ? _mm256_set_m128i(_mm_set1_epi32(o->bias[j + 1]), _mm_set1_epi32(o->bias[j]))
+                                   : _mm256_setzero_si256();
+            __m256i mult = _mm256_set_m128i(_mm_set1_epi32(o->mult[j + 1]), _mm_set1_epi32(o->mult[j]));
+            __m256i shift = _mm256_set_m128i(_mm_set1_epi32(o->shift[j + 1]), _mm_set1_epi32(o->shift[j]));
+            int32_t q[8];
+            _mm256_storeu_si256((__m256i *)q, cpu_q_requant8(_mm256_add_epi32(acc, bias), mult, shift, o->zp, o->relu));
+            int8_t *c0 = o->c + (size_t)i * o->crs + (size_t)j * o->ccs, *c1 = c0 + o->ccs;
             for (int r = 0; r < 4; r++) {
-                cpu_q_store(o, i + r, j, s0[r]);
-                cpu_q_store(o, i + r, j + 1, s1[r]);
+                c0[(size_t)r * o->crs] = (int8_t)q[r];
+                c1[(size_t)r * o->crs] = (int8_t)q[4 + r];
             }
         }
         for (; j < n; j++) {
