@@ -216,7 +216,7 @@ int cmd_layers(int argc, char **argv)
             n--;
         }
         x.removed_names = removed;
-        snprintf(desc, sizeof desc, "layers remove %s (kept %d blocks) finetune=%d", removed, keep, o.finetune_epochs);
+        snprintf(desc, sizeof desc, "layers remove %.400s (kept %d blocks) finetune=%d", removed, keep, o.finetune_epochs);
     } else {
         s = probe_logits(&e, probe, l0);
         if (s == MLOPT_OK)

@@ -300,7 +300,7 @@ mlopt_status conf_run_kernel_check(const conf_kernel_check *k, mlopt_context *ct
         if (rc == 1) {
             /* The reference failing is a harness bug: report it as such. */
             char tmp[400];
-            snprintf(tmp, sizeof tmp, "reference: %s", why);
+            snprintf(tmp, sizeof tmp, "reference: %.380s", why);
             snprintf(why, sizeof why, "%s", tmp);
         } else if (rc == 0) {
             rc = run_case(ctx, k, &c, &got, why, sizeof why);
@@ -315,7 +315,7 @@ mlopt_status conf_run_kernel_check(const conf_kernel_check *k, mlopt_context *ct
         }
         if (rc == 1) {
             if (out->outcome != MLOPT_CONF_FAIL)
-                snprintf(out->detail, sizeof out->detail, "%s: %s", c.desc, why);
+                snprintf(out->detail, sizeof out->detail, "%.100s: %.300s", c.desc, why);
             out->outcome = MLOPT_CONF_FAIL;
             out->max_rel = INFINITY;
         } else {
