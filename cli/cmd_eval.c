@@ -45,6 +45,47 @@ int evaluate_dataset(const char *cmd, mlopt_trainer *tr, const mlopt_dataset *ds
     return 0;
 }
 
+/* The result of `mlopt eval` (float or int8 checkpoints alike): accuracy,
+ * loss and confusion matrix, as text or as one JSON object. */
+void print_eval_result(const char *checkpoint, const char *format, const char *split, mlopt_context *ctx,
+                       int samples, double acc, double loss, const long long *conf, int classes)
+{
+    if (G.json) {
+        json_out j;
+        json_begin(&j, stdout);
+        json_str(&j, "command", "eval");
+        json_str(&j, "checkpoint", checkpoint);
+        if (format)
+            json_str(&j, "format", format);
+        json_backend(&j, ctx);
+        json_int(&j, "samples", samples);
+        json_num(&j, "accuracy", acc);
+        json_num(&j, "loss", loss);
+        printf(", \"confusion\": [");
+        for (int r = 0; r < classes; r++) {
+            printf("%s[", r ? ", " : "");
+            for (int c = 0; c < classes; c++)
+                printf("%s%lld", c ? ", " : "", conf[r * classes + c]);
+            printf("]");
+        }
+        printf("]");
+        json_end(&j);
+        return;
+    }
+    printf("%s%s%s%s on %s: accuracy %.2f%%, loss %.4f (%d samples)\n", checkpoint, format ? " (" : "",
+           format ? format : "", format ? ")" : "", split, 100 * acc, loss, samples);
+    printf("confusion matrix (rows: true class, columns: predicted):\n      ");
+    for (int c = 0; c < classes; c++)
+        printf("%6d", c);
+    printf("\n");
+    for (int r = 0; r < classes; r++) {
+        printf("%6d", r);
+        for (int c = 0; c < classes; c++)
+            printf("%6lld", conf[r * classes + c]);
+        printf("\n");
+    }
+}
+
 int cmd_eval(int argc, char **argv)
 {
     const char *data = NULL, *checkpoint = NULL, *split = "t10k";
@@ -123,38 +164,7 @@ int cmd_eval(int argc, char **argv)
         free(conf);
         goto out;
     }
-    if (G.json) {
-        json_out j;
-        json_begin(&j, stdout);
-        json_str(&j, "command", "eval");
-        json_str(&j, "checkpoint", checkpoint);
-        json_backend(&j, ctx);
-        json_int(&j, "samples", mlopt_dataset_size(ds));
-        json_num(&j, "accuracy", acc);
-        json_num(&j, "loss", loss);
-        printf(", \"confusion\": [");
-        for (int r = 0; r < classes; r++) {
-            printf("%s[", r ? ", " : "");
-            for (int c = 0; c < classes; c++)
-                printf("%s%lld", c ? ", " : "", conf[r * classes + c]);
-            printf("]");
-        }
-        printf("]");
-        json_end(&j);
-    } else {
-        printf("%s on %s: accuracy %.2f%%, loss %.4f (%d samples)\n", checkpoint, split, 100 * acc, loss,
-               mlopt_dataset_size(ds));
-        printf("confusion matrix (rows: true class, columns: predicted):\n      ");
-        for (int c = 0; c < classes; c++)
-            printf("%6d", c);
-        printf("\n");
-        for (int r = 0; r < classes; r++) {
-            printf("%6d", r);
-            for (int c = 0; c < classes; c++)
-                printf("%6lld", conf[r * classes + c]);
-            printf("\n");
-        }
-    }
+    print_eval_result(checkpoint, NULL, split, ctx, mlopt_dataset_size(ds), acc, loss, conf, classes);
     free(conf);
     rc = 0;
 out:

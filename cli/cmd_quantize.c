@@ -64,39 +64,7 @@ int eval_quantized_checkpoint(mlopt_checkpoint *ck, const char *path, const char
         free(conf);
         return report_failure("eval", "evaluating the int8 model", s);
     }
-    if (G.json) {
-        json_out j;
-        json_begin(&j, stdout);
-        json_str(&j, "command", "eval");
-        json_str(&j, "checkpoint", path);
-        json_str(&j, "format", "int8");
-        json_backend(&j, ctx);
-        json_int(&j, "samples", mlopt_dataset_size(ds));
-        json_num(&j, "accuracy", acc);
-        json_num(&j, "loss", loss);
-        printf(", \"confusion\": [");
-        for (int r = 0; r < classes; r++) {
-            printf("%s[", r ? ", " : "");
-            for (int c = 0; c < classes; c++)
-                printf("%s%lld", c ? ", " : "", conf[r * classes + c]);
-            printf("]");
-        }
-        printf("]");
-        json_end(&j);
-    } else {
-        printf("%s (int8) on %s: accuracy %.2f%%, loss %.4f (%d samples)\n", path, split, 100 * acc, loss,
-               mlopt_dataset_size(ds));
-        printf("confusion matrix (rows: true class, columns: predicted):\n      ");
-        for (int c = 0; c < classes; c++)
-            printf("%6d", c);
-        printf("\n");
-        for (int r = 0; r < classes; r++) {
-            printf("%6d", r);
-            for (int c = 0; c < classes; c++)
-                printf("%6lld", conf[r * classes + c]);
-            printf("\n");
-        }
-    }
+    print_eval_result(path, "int8", split, ctx, mlopt_dataset_size(ds), acc, loss, conf, classes);
     free(conf);
     return 0;
 }

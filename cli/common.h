@@ -57,6 +57,10 @@ int eval_quantized_checkpoint(mlopt_checkpoint *ck, const char *path, const char
 
 
 
+/* Print `mlopt eval`'s result; format NULL for float checkpoints. */
+void print_eval_result(const char *checkpoint, const char *format, const char *split, mlopt_context *ctx,
+                       int samples, double acc, double loss, const long long *conf, int classes);
+
 /* Evaluate a model over a whole dataset: mean loss and accuracy, and the
  * confusion matrix (classes x classes, row = true label) when non-NULL. */
 int evaluate_dataset(const char *cmd, mlopt_trainer *tr, const mlopt_dataset *ds, int batch, float mean, float std,
