@@ -21,6 +21,10 @@ static int open_backend(int which, harness_backend *h)
 {
     char err[4096];
     int rc;
+    /* Vulkan runs under the Khronos validation layer, as in test_vulkan_kernels:
+     * any validation error fails the slot call. */
+    if (which == B_VULKAN && !getenv("MLOPT_VULKAN_VALIDATION"))
+        setenv("MLOPT_VULKAN_VALIDATION", "1", 1);
     if (which == B_CPU_REF)
         rc = harness_open_cpu_reference(h, err, sizeof err);
     else

@@ -172,10 +172,10 @@ START_TEST(test_probe_create_stats)
     ck_assert_msg(!harness_load("vulkan", &h, err, sizeof err), "%s", err);
     ck_assert_uint_eq(h.be->abi_major, MLOPT_BACKEND_ABI_MAJOR);
     ck_assert_uint_eq(h.be->struct_size, sizeof(mlopt_backend));
-    /* No NULL slots in ABI 1.0 (probe .. adam_update); later minors' slots
-     * may be NULL ("not supported") until implemented. */
+    /* No NULL slots in ABI 1.0 and 1.1 (probe .. fake_quant); later minors'
+     * slots may be NULL ("not supported") until implemented. */
     const char *first = (const char *)&h.be->probe;
-    const char *end = (const char *)&h.be->adam_update + sizeof h.be->adam_update;
+    const char *end = (const char *)&h.be->fake_quant + sizeof h.be->fake_quant;
     for (const char *q = first; q < end; q += sizeof(void (*)(void))) {
         void (*fn)(void);
         memcpy(&fn, q, sizeof fn);

@@ -292,6 +292,15 @@ int vk_mul(mlopt_backend_ctx *, size_t, mlopt_ref, mlopt_ref, mlopt_ref);
 int vk_axpy(mlopt_backend_ctx *, size_t, float, mlopt_ref, mlopt_ref);
 int vk_scale(mlopt_backend_ctx *, size_t, float, mlopt_ref, mlopt_ref);
 int vk_mask_mul(mlopt_backend_ctx *, size_t, mlopt_ref, mlopt_ref);
+int vk_qgemm(mlopt_backend_ctx *, int, int, int, mlopt_ref, int, int, mlopt_ref, int, mlopt_ref,
+             mlopt_ref, mlopt_ref, int, int, mlopt_ref, int);
+int vk_qconv2d(mlopt_backend_ctx *, const mlopt_conv2d_params *, mlopt_ref, int, mlopt_ref,
+               mlopt_ref, mlopt_ref, mlopt_ref, int, int, mlopt_ref);
+int vk_qmaxpool(mlopt_backend_ctx *, const mlopt_pool2d_params *, mlopt_ref, mlopt_ref);
+int vk_quantize(mlopt_backend_ctx *, size_t, float, int, mlopt_ref, mlopt_ref);
+int vk_dequantize(mlopt_backend_ctx *, size_t, float, int, mlopt_ref, mlopt_ref);
+int vk_fake_quant(mlopt_backend_ctx *, size_t, int, size_t, int, int, mlopt_ref, mlopt_ref,
+                  mlopt_ref, mlopt_ref, mlopt_ref, mlopt_ref);
 int vk_reduce_sum(mlopt_backend_ctx *, size_t, mlopt_ref, mlopt_ref);
 int vk_reduce_max_abs(mlopt_backend_ctx *, size_t, mlopt_ref, mlopt_ref);
 int vk_channel_norm(mlopt_backend_ctx *, int, int, int, mlopt_ref, mlopt_ref);

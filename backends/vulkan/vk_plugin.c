@@ -274,6 +274,12 @@ static const mlopt_backend k_backend = {
     .channel_norm = vk_channel_norm,
     .sgd_update = vk_sgd_update,
     .adam_update = vk_adam_update,
+    .qgemm = vk_qgemm,
+    .qconv2d = vk_qconv2d,
+    .qmaxpool = vk_qmaxpool,
+    .quantize = vk_quantize,
+    .dequantize = vk_dequantize,
+    .fake_quant = vk_fake_quant,
 };
 
 MLOPT_BACKEND_EXPORT const mlopt_backend *mlopt_backend_entry(void)
