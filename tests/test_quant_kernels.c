@@ -276,6 +276,15 @@ START_TEST(quantize_rounding_and_round_trip_on_every_backend)
                 ck_assert_msg(fabsf(back[i] - x[i]) <= scale / 2 * (1 + 1e-5f), "%s round trip of %g gave %g",
                               backend_names[b], (double)x[i], (double)back[i]);
         }
+        /* A count that ends inside a 32-bit word: the bytes after it stay. */
+        static int8_t tail[N];
+        memset(tail, 0x55, N);
+        ck_assert_int_eq(h.be->upload(h.ctx, rq, tail, N), 0);
+        ck_assert_int_eq(h.be->quantize(h.ctx, N - 3, inv, zp, rx, rq), 0);
+        get(&h, got, rq, N);
+        for (int i = 0; i < N; i++)
+            ck_assert_msg(got[i] == (i < N - 3 ? want[i] : 0x55), "%s quantize(n=%d) byte %d = %d", backend_names[b],
+                          N - 3, i, got[i]);
         release(&h, rx), release(&h, rq), release(&h, rb);
         harness_close(&h);
     }
@@ -314,6 +323,12 @@ START_TEST(fake_quant_per_channel_on_every_backend)
         get(&h, mask, rm, sizeof mask);
         ck_assert_msg(memcmp(got, want, sizeof got) == 0, "%s fake_quant values differ", backend_names[b]);
         ck_assert_msg(memcmp(mask, wmask, sizeof mask) == 0, "%s fake_quant mask differs", backend_names[b]);
+        /* In place (y aliases x), without a mask. */
+        mlopt_ref nomask = { NULL, 0 };
+        ck_assert_msg(h.be->fake_quant(h.ctx, OUTER, CH, INNER, -127, 127, rs, ri, rz, rx, rx, nomask) == 0, "%s: %s",
+                      backend_names[b], h.be->last_error(h.ctx));
+        get(&h, got, rx, sizeof got);
+        ck_assert_msg(memcmp(got, want, sizeof got) == 0, "%s in-place fake_quant values differ", backend_names[b]);
         release(&h, rx), release(&h, ry), release(&h, rm), release(&h, rs), release(&h, ri), release(&h, rz);
         harness_close(&h);
     }
