@@ -273,6 +273,10 @@ static const mlopt_conv2d_params conv_cases[] = {
     {2, 4, 6, 6, 4, 7, 7, 1, 1, 3, 3, 1, 1, 2, 0, 0},    /* kernel larger than image */
     {3, 2, 9, 9, 32, 3, 3, 1, 1, 1, 1, 1, 1, 2, 0, 0},   /* fewer taps than filters: dW^T path */
     {1, 1, 12, 12, 16, 3, 3, 2, 2, 0, 0, 1, 1, 1, 0, 0}, /* one image, dW^T, stride 2 */
+    /* direct forward of one input channel per group (cpu_conv_avx2.c) */
+    {3, 1, 19, 30, 13, 5, 4, 1, 1, 0, 0, 1, 1, 1, 0, 0}, /* 8 filters at once + rest */
+    {2, 1, 7, 9, 3, 3, 3, 1, 1, 0, 0, 1, 1, 1, 0, 0},    /* rows shorter than a vector */
+    {2, 3, 14, 41, 6, 3, 3, 1, 1, 0, 0, 1, 1, 3, 0, 0},  /* depthwise 3x3, 5 vectors a row */
 };
 
 START_TEST(test_cpu_conv_vs_reference)

@@ -217,6 +217,7 @@ typedef struct cpu_conv_job {
     int transposed;   /* backward-filter computes dW^T (see below) */
     int partials;     /* backward-filter accumulates into conv_dw scratch */
     int failed;
+    int direct_c1;   /* forward: one input channel per group, direct AVX2 loop */
     int touched[CPU_MAX_THREADS]; /* backward-filter: chunk wrote a partial */
 } cpu_conv_job;
 
@@ -235,6 +236,14 @@ static void cpu_conv_forward_images(void *arg, size_t begin, size_t end, int thr
         for (int grp = 0; grp < p->groups; grp++) {
             const float *x = j->x + (ni * p->c + (size_t)grp * g->cg) * g->hw;
             float *y = j->y + (ni * p->k + (size_t)grp * g->kg) * g->ohw;
+#if defined(CPU_HAVE_AVX2_KERNELS)
+            if (j->direct_c1) {
+                cpu_conv_direct_c1_avx2(p->r, p->s, p->w, p->oh, p->ow, g->kg, x,
+                                        j->w + (size_t)grp * g->kg * g->crs,
+                                        j->bias ? j->bias + (size_t)grp * g->kg : NULL, y);
+                continue;
+            }
+#endif
             const float *cols = x;
             if (!g->pointwise) {
                 float *c = cpu_conv_cols(j, thread);
@@ -393,6 +402,9 @@ int cpu_conv2d_forward(mlopt_backend_ctx *ctx, const mlopt_conv2d_params *p, mlo
         return 0;
     }
     cpu_conv_job j = {.ctx = ctx, .g = &g, .x = px, .w = pw, .bias = pb, .y = py};
+    j.direct_c1 = ctx->use_avx2 && g.cg == 1 && p->stride_h == 1 && p->stride_w == 1 &&
+                  p->dil_h == 1 && p->dil_w == 1 && p->pad_h == 0 && p->pad_w == 0 &&
+                  p->oh == p->h - p->r + 1 && p->ow == p->w - p->s + 1;
     if (cpu_conv_prepare(ctx, &j, call, 0))
         return 1;
     return cpu_conv_run(ctx, &j, cpu_conv_forward_images, call);

@@ -176,6 +176,10 @@ int cpu_maxpool2x2_row_avx2(const float *r0, const float *r1, int ow, float *y, 
 void cpu_relu_forward_avx2(size_t begin, size_t end, float slope, const float *x, float *y);
 void cpu_relu_backward_avx2(size_t begin, size_t end, float slope, const float *x,
                             const float *dy, float *dx);
+/* cpu_conv_avx2.c: direct convolution of one input channel, stride 1, no
+ * padding or dilation: y[ko][oy][ox] = sum_{kr,ks} w[ko][kr][ks] x[oy+kr][ox+ks] (+ bias) */
+void cpu_conv_direct_c1_avx2(int r, int s, int w_in, int oh, int ow, int kg, const float *x,
+                             const float *wt, const float *bias, float *y);
 void cpu_microkernel_avx512(int kc, const float *apanel, const float *bpanel, float alpha,
                             float beta, float *c, int ldc, int mr, int nr);
 #endif
