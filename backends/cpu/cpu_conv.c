@@ -309,6 +309,13 @@ static void cpu_conv_backward_filter_images(void *arg, size_t begin, size_t end,
         for (int grp = 0; grp < p->groups; grp++) {
             const float *x = j->x + (ni * p->c + (size_t)grp * g->cg) * g->hw;
             const float *dy = j->dy + (ni * p->k + (size_t)grp * g->kg) * g->ohw;
+#if defined(CPU_HAVE_AVX2_KERNELS)
+            if (j->direct_c1) {
+                cpu_conv_direct_c1_dw3x3_avx2(p->w, p->oh, p->ow, g->kg, x, dy, ni > begin,
+                                              dw + (size_t)grp * g->kg * g->crs);
+                continue;
+            }
+#endif
             const float *cols = x;
             if (!g->pointwise) {
                 float *c = cpu_conv_cols(j, thread);
@@ -344,7 +351,7 @@ static int cpu_conv_prepare(mlopt_backend_ctx *ctx, cpu_conv_job *j, const char 
     /* With fewer filter taps than filters (a first layer: c*r*s = 9 vs 32
      * filters) dW is a short, wide product that fills few rows of each
      * micro-tile; its transpose fills them far better. */
-    j->transposed = dw_too && g->crs < (size_t)g->kg;
+    j->transposed = dw_too && !j->direct_c1 && g->crs < (size_t)g->kg;
     j->partials = dw_too && (j->per_thread || j->transposed);
     int slots = j->per_thread ? threads : 1;
     for (int t = 0; t < slots; t++) {
@@ -486,6 +493,9 @@ int cpu_conv2d_backward_filter(mlopt_backend_ctx *ctx, const mlopt_conv2d_params
         return 0;
     }
     cpu_conv_job j = {.ctx = ctx, .g = &g, .x = px, .dy = pdy, .dw = pdw};
+    j.direct_c1 = ctx->use_avx2 && g.cg == 1 && p->r == 3 && p->s == 3 && p->stride_h == 1 &&
+                  p->stride_w == 1 && p->dil_h == 1 && p->dil_w == 1 && p->pad_h == 0 &&
+                  p->pad_w == 0 && p->oh == p->h - 2 && p->ow == p->w - 2;
     if (cpu_conv_prepare(ctx, &j, call, 1))
         return 1;
     if (cpu_conv_run(ctx, &j, cpu_conv_backward_filter_images, call))

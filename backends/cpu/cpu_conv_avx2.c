@@ -164,3 +164,66 @@ void cpu_conv_direct_c1_avx2(int r, int s, int w_in, int oh, int ow, int kg, con
         }
     }
 }
+
+/* Filter gradient of a 3x3 convolution of one input channel, stride 1, no
+ * padding or dilation, for one image: dw[ko][t] (+)= sum_p dy[ko][p] x[p + tap t].
+ * Nine vector accumulators per filter over the image's rows (a row's tail
+ * with masked loads), then each reduced in a fixed lane order: the same
+ * value whichever thread runs it. */
+void cpu_conv_direct_c1_dw3x3_avx2(int w_in, int oh, int ow, int kg, const float *x,
+                                   const float *dy, int accumulate, float *dw)
+{
+    static const int lanes[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+    const int full = ow / 8 * 8, rem = ow - full;
+    const __m256i tail = _mm256_loadu_si256((const __m256i *)(lanes + 8 - rem));
+    for (int ko = 0; ko < kg; ko++) {
+        const float *d = dy + (size_t)ko * oh * ow;
+        __m256 t0 = _mm256_setzero_ps(), t1 = t0, t2 = t0, t3 = t0, t4 = t0, t5 = t0, t6 = t0,
+               t7 = t0, t8 = t0;
+        for (int oy = 0; oy < oh; oy++) {
+            const float *q0 = x + (size_t)oy * w_in, *q1 = q0 + w_in, *q2 = q1 + w_in;
+            const float *dr = d + (size_t)oy * ow;
+            int ox = 0;
+            for (; ox < full; ox += 8) {
+                __m256 g = _mm256_loadu_ps(dr + ox);
+                t0 = _mm256_fmadd_ps(g, _mm256_loadu_ps(q0 + ox), t0);
+                t1 = _mm256_fmadd_ps(g, _mm256_loadu_ps(q0 + ox + 1), t1);
+                t2 = _mm256_fmadd_ps(g, _mm256_loadu_ps(q0 + ox + 2), t2);
+                t3 = _mm256_fmadd_ps(g, _mm256_loadu_ps(q1 + ox), t3);
+                t4 = _mm256_fmadd_ps(g, _mm256_loadu_ps(q1 + ox + 1), t4);
+                t5 = _mm256_fmadd_ps(g, _mm256_loadu_ps(q1 + ox + 2), t5);
+                t6 = _mm256_fmadd_ps(g, _mm256_loadu_ps(q2 + ox), t6);
+                t7 = _mm256_fmadd_ps(g, _mm256_loadu_ps(q2 + ox + 1), t7);
+                t8 = _mm256_fmadd_ps(g, _mm256_loadu_ps(q2 + ox + 2), t8);
+            }
+            if (rem) {
+                __m256 g = _mm256_maskload_ps(dr + ox, tail);
+                t0 = _mm256_fmadd_ps(g, _mm256_maskload_ps(q0 + ox, tail), t0);
+                t1 = _mm256_fmadd_ps(g, _mm256_maskload_ps(q0 + ox + 1, tail), t1);
+                t2 = _mm256_fmadd_ps(g, _mm256_maskload_ps(q0 + ox + 2, tail), t2);
+                t3 = _mm256_fmadd_ps(g, _mm256_maskload_ps(q1 + ox, tail), t3);
+                t4 = _mm256_fmadd_ps(g, _mm256_maskload_ps(q1 + ox + 1, tail), t4);
+                t5 = _mm256_fmadd_ps(g, _mm256_maskload_ps(q1 + ox + 2, tail), t5);
+                t6 = _mm256_fmadd_ps(g, _mm256_maskload_ps(q2 + ox, tail), t6);
+                t7 = _mm256_fmadd_ps(g, _mm256_maskload_ps(q2 + ox + 1, tail), t7);
+                t8 = _mm256_fmadd_ps(g, _mm256_maskload_ps(q2 + ox + 2, tail), t8);
+            }
+        }
+        float out[9][8];
+        _mm256_storeu_ps(out[0], t0);
+        _mm256_storeu_ps(out[1], t1);
+        _mm256_storeu_ps(out[2], t2);
+        _mm256_storeu_ps(out[3], t3);
+        _mm256_storeu_ps(out[4], t4);
+        _mm256_storeu_ps(out[5], t5);
+        _mm256_storeu_ps(out[6], t6);
+        _mm256_storeu_ps(out[7], t7);
+        _mm256_storeu_ps(out[8], t8);
+        float *dk = dw + (size_t)ko * 9;
+        for (int t = 0; t < 9; t++) {
+            const float *o = out[t];
+            float sum = ((o[0] + o[4]) + (o[1] + o[5])) + ((o[2] + o[6]) + (o[3] + o[7]));
+            dk[t] = accumulate ? dk[t] + sum : sum;
+        }
+    }
+}

@@ -180,6 +180,9 @@ void cpu_relu_backward_avx2(size_t begin, size_t end, float slope, const float *
  * padding or dilation: y[ko][oy][ox] = sum_{kr,ks} w[ko][kr][ks] x[oy+kr][ox+ks] (+ bias) */
 void cpu_conv_direct_c1_avx2(int r, int s, int w_in, int oh, int ow, int kg, const float *x,
                              const float *wt, const float *bias, float *y);
+/* cpu_conv_avx2.c: dW of the same (3x3 only) for one image; accumulate 0 overwrites dw */
+void cpu_conv_direct_c1_dw3x3_avx2(int w_in, int oh, int ow, int kg, const float *x,
+                                   const float *dy, int accumulate, float *dw);
 void cpu_microkernel_avx512(int kc, const float *apanel, const float *bpanel, float alpha,
                             float beta, float *c, int ldc, int mr, int nr);
 #endif
