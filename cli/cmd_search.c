@@ -22,7 +22,7 @@ typedef struct search_cfg {
     const char *space_file, *strategy, *out, *data, *cost, *objective, *optimizer, *schedule, *scheduler, *include;
     int trials, seed, jobs, val, limit, test_limit, test, population, sample, eta, min_epochs, max_epochs, brackets;
     int batch, latency_batch, latency_repeats, worker, quiet;
-    float lr, momentum, weight_decay, max_latency_ms, max_params, max_flops;
+    float lr, momentum, weight_decay, max_latency_ms, max_params, max_flops, time_budget;
 } search_cfg;
 
 typedef struct search_ctx {
@@ -304,6 +304,9 @@ int cmd_search(int argc, char **argv)
         { "momentum", OPT_FLOAT, &c.momentum, "X", "SGD momentum (default 0.9)", 0, 0 },
         { "weight-decay", OPT_FLOAT, &c.weight_decay, "X", "weight decay (default 0)", 0, 0 },
         { "schedule", OPT_STRING, &c.schedule, "NAME", "cosine (default), step, constant", 0, 0 },
+        { "time-budget", OPT_FLOAT, &c.time_budget, "SECONDS",
+          "wall-clock budget: no trial starts after it, running ones stop at an epoch boundary (default: none)", 0,
+          0 },
         { "worker", OPT_INT, &c.worker, "ID", "run only trial ID (for an external scheduler), then exit", 0, 0 },
         { "quiet", OPT_FLAG, &c.quiet, NULL, "no per-trial lines on stderr", 0, 0 },
         GLOBAL_OPTIONS, { 0 } };
@@ -407,6 +410,7 @@ int cmd_search(int argc, char **argv)
     dc.jobs = c.jobs;
     dc.threads = threads;
     dc.only_id = c.worker;
+    dc.time_budget_s = c.time_budget;
     dc.use_asha = strcmp(c.scheduler, "asha") == 0;
     dc.asha.eta = c.eta;
     dc.asha.r_min = c.min_epochs;

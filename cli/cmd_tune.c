@@ -18,7 +18,7 @@ typedef struct tune_cfg {
     const char *lr, *momentum, *weight_decay, *batch, *optimizer, *schedule, *activation;
     int trials, seed, jobs, val, limit, test_limit, test, eta, min_epochs, max_epochs, brackets, worker, quiet;
     int candidates, startup, augment;
-    float gamma;
+    float gamma, time_budget;
 } tune_cfg;
 
 typedef struct tune_ctx {
@@ -361,6 +361,9 @@ int cmd_tune(int argc, char **argv)
         { "optimizer", OPT_STRING, &c.optimizer, "A,B,..", "optimizers among sgd, adam, adamw", 0, 0 },
         { "schedule", OPT_STRING, &c.schedule, "A,B,..", "LR schedules among cosine, step, constant", 0, 0 },
         { "activation", OPT_STRING, &c.activation, "A,B,..", "activations (replacing the model's)", 0, 0 },
+        { "time-budget", OPT_FLOAT, &c.time_budget, "SECONDS",
+          "wall-clock budget: no trial starts after it, running ones stop at an epoch boundary (default: none)", 0,
+          0 },
         { "worker", OPT_INT, &c.worker, "ID", "run only trial ID (for an external scheduler), then exit", 0, 0 },
         { "quiet", OPT_FLAG, &c.quiet, NULL, "no per-trial lines on stderr", 0, 0 },
         GLOBAL_OPTIONS, { 0 } };
@@ -436,6 +439,7 @@ int cmd_tune(int argc, char **argv)
     dc.jobs = c.jobs;
     dc.threads = threads;
     dc.only_id = c.worker;
+    dc.time_budget_s = c.time_budget;
     dc.use_asha = strcmp(c.scheduler, "asha") == 0;
     dc.asha.eta = c.eta;
     dc.asha.r_min = c.min_epochs;

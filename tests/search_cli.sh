@@ -91,6 +91,46 @@ resume)
     done
     [ "$(grep -c '"type":"end"' "$J")" = 6 ] || fail "6 trials ended"
     ;;
+budget)
+    # --time-budget: the first trial stops at its first epoch boundary (the
+    # budget is far shorter than an epoch), no other trial starts; running
+    # the same command again without the budget resumes and finishes.
+    args=(search --data "$W" --val 100 --space "$W/arch.txt" --trials 4 --population 3 --sample 2 --max-epochs 2
+          --out "$W/b" --quiet)
+    "$MLOPT" "${args[@]}" --time-budget 0.001 > /dev/null 2> "$W/err.txt" || fail "budgeted run: $(cat "$W/err.txt")"
+    J="$W/b/journal.jsonl"
+    [ "$(grep -c '"type":"start"' "$J")" = 1 ] || fail "not exactly one trial started within the budget"
+    grep '"type":"end"' "$J" | grep -q '"status":"pruned".*time budget' || fail "trial 0 not stopped by the budget"
+    "$MLOPT" "${args[@]}" > /dev/null || fail "resume after the budget"
+    [ "$(grep -c '"type":"end"' "$J")" = 4 ] || fail "4 trials ended after resuming"
+    [ "$(grep -c '"type":"start","id":0,' "$J")" = 1 ] || fail "trial 0 started again"
+    "$MLOPT" "${args[@]}" --time-budget -1 > /dev/null 2>&1 && fail "negative budget accepted"
+    ;;
+kill)
+    # A real SIGKILL in the middle of a trial, then the same command again.
+    args=(search --data "$W" --val 100 --space "$W/arch.txt" --trials 6 --population 3 --sample 2 --max-epochs 3
+          --out "$W/k")
+    J="$W/k/journal.jsonl"
+    "$MLOPT" "${args[@]}" > /dev/null 2>&1 &
+    pid=$!
+    for _ in $(seq 600); do
+        # killed once two trials have ended and a third has written an epoch
+        if [ -f "$J" ] && [ "$(grep -c '"type":"end"' "$J")" -ge 2 ] &&
+           [ "$(tail -n 1 "$J" | grep -c '"type":"epoch"')" = 1 ]; then break; fi
+        sleep 0.05
+    done
+    kill -9 "$pid" 2> /dev/null || fail "search finished before it could be killed"
+    wait "$pid" 2> /dev/null || true
+    finished=$(grep '"type":"end"' "$J" | sed 's/.*"id":\([0-9]*\),.*/\1/' | sort -n | tr '\n' ' ')
+    [ -n "$finished" ] || fail "no finished trial before the kill"
+    "$MLOPT" "${args[@]}" > /dev/null 2> "$W/err.txt" || fail "resume after kill -9"
+    grep -q "resuming from" "$W/err.txt" || fail "no resume message: $(cat "$W/err.txt")"
+    for id in $finished; do
+        c=$(grep -c "\"type\":\"start\",\"id\":$id," "$J")
+        [ "$c" = 1 ] || fail "finished trial $id started $c times"
+    done
+    [ "$(grep -c '"type":"end"' "$J")" = 6 ] || fail "6 trials ended"
+    ;;
 report)
     "$MLOPT" search --data "$W" --val 100 --space "$W/arch.txt" --trials 5 --population 3 --sample 2 \
         --max-epochs 2 --out "$W/s" --quiet > /dev/null || fail "search"
@@ -118,10 +158,33 @@ else:
 assert 'class="curve"' in text, "training curves"
 PY
     done
+    # compression sections: a pruned checkpoint and `mlopt quantize --json`
+    mkdir "$W/c"
+    "$MLOPT" prune "$W/m.safetensors" --data "$W" --amount 0.5 --out "$W/c/pruned.safetensors" > /dev/null 2>&1 \
+        || fail "prune"
+    "$MLOPT" quantize "$W/m.safetensors" --data "$W" --calib-batches 2 --calib-batch 20 --reps 2 \
+        --out "$W/c/q.safetensors" --json > "$W/c/quantize.json" 2> /dev/null || fail "quantize"
+    "$MLOPT" report "$W/c" --out "$W/c.html" > /dev/null || fail "report of pruning and quantization"
+    python3 - "$W/c.html" <<'PY' || fail "report c structure"
+import re, sys, xml.etree.ElementTree as ET
+html = open(sys.argv[1]).read()
+ET.fromstring(html)
+# one sparsity chart (pruned.safetensors only: the dense int8 file has no zero weights to show)
+assert html.count('class="sparsity"') == 1 and html.count('class="sqnr"') == 1, "sections"
+widths = [float(w) for w in re.findall(r'class="bar" x="\d+" y="\d+" width="([0-9.]+)"', html)]
+assert widths and all(w >= 0 for w in widths), widths
+# --amount 0.5: every pruned layer is drawn at about half of the full bar
+assert re.search(r'>(4[5-9]|5[0-5])\.\d%<', html), "sparsity near 50%"
+assert re.search(r'>-?\d+\.\d dB<', html), "SQNR values"
+PY
+    mkdir "$W/empty"
+    "$MLOPT" report "$W/empty" > /dev/null 2>&1 && fail "report of an empty directory succeeded"
     if command -v chromium > /dev/null; then
         chromium --headless --no-sandbox --disable-gpu --screenshot="$W/shot.png" --window-size=1200,2000 \
             "file://$W/s.html" > /dev/null 2>&1 || fail "chromium"
         [ -s "$W/shot.png" ] || fail "no screenshot"
+        # a blank page compresses to a few KB; charts, text and the table do not
+        [ "$(stat -c %s "$W/shot.png")" -gt 20000 ] || fail "screenshot looks blank"
         if [ -n "${MLOPT_KEEP_SCREENSHOT:-}" ]; then cp "$W/shot.png" "$MLOPT_KEEP_SCREENSHOT"; cp "$W/t.html" "$W/s.html" "$(dirname "$MLOPT_KEEP_SCREENSHOT")/"; fi
     else
         echo "chromium not installed: screenshot check skipped"

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "error.h"
@@ -17,7 +18,20 @@
 struct mlopt_driver {
     const mlopt_driver_config *cfg;
     mlopt_journal *journal;
+    double deadline; /* monotonic seconds; 0 = no time budget (shared by forked workers) */
 };
+
+static double monotonic_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int budget_spent(const mlopt_driver *d)
+{
+    return d->deadline > 0 && monotonic_seconds() >= d->deadline;
+}
 
 static void logf_(const mlopt_driver_config *cfg, const char *fmt, ...) MLOPT_PRINTF(2, 3);
 static void logf_(const mlopt_driver_config *cfg, const char *fmt, ...)
@@ -62,6 +76,10 @@ int mlopt_driver_epoch(mlopt_driver_trial *t, const mlopt_epoch_metrics *m)
         return -1;
     t->epochs = m->epoch;
     t->val_acc = m->val_acc;
+    if (budget_spent(d)) {
+        snprintf(t->reason, sizeof t->reason, "time budget of %g s spent at epoch %d", cfg->time_budget_s, m->epoch);
+        return 1;
+    }
     if (!cfg->use_asha || m->epoch > MLOPT_TRIAL_MAX_EPOCHS)
         return 0;
     mlopt_asha *asha;
@@ -198,7 +216,9 @@ mlopt_status mlopt_driver_run(const mlopt_driver_config *cfg)
             return s;
         mlopt_asha_destroy(check);
     }
-    mlopt_driver d = { cfg, NULL };
+    if (!(cfg->time_budget_s >= 0))
+        return mlopt_set_error(MLOPT_E_INVALID, "driver: the time budget must be >= 0 seconds");
+    mlopt_driver d = { cfg, NULL, cfg->time_budget_s > 0 ? monotonic_seconds() + cfg->time_budget_s : 0 };
     long dropped = 0;
     mlopt_journal_data data;
     /* read first (to warn about a damaged last line), then open (cuts it) */
@@ -220,7 +240,7 @@ mlopt_status mlopt_driver_run(const mlopt_driver_config *cfg)
     if (fresh && cfg->experiment_json && (s = mlopt_journal_append(d.journal, cfg->experiment_json)) != MLOPT_OK)
         goto out;
     child *kids = calloc((size_t)cfg->jobs, sizeof *kids);
-    int nkids = 0;
+    int nkids = 0, started = 0;
     if (!kids) {
         s = mlopt_set_error(MLOPT_E_NOMEM, "out of host memory");
         goto out;
@@ -230,6 +250,13 @@ mlopt_status mlopt_driver_run(const mlopt_driver_config *cfg)
             continue;
         while (nkids >= cfg->jobs)
             reap(&d, kids, &nkids, 1);
+        /* the first trial of an invocation always starts, so that every
+         * run of the same command makes progress */
+        if (started && budget_spent(&d)) {
+            logf_(cfg, "time budget of %g s spent: trials %d..%d not started (run the same command again to go on)",
+                  cfg->time_budget_s, id, cfg->trials - 1);
+            break;
+        }
         if ((s = mlopt_journal_read(cfg->journal_path, &data, NULL, NULL)) != MLOPT_OK)
             break;
         const mlopt_trial_record *r = mlopt_journal_find(&data, id);
@@ -262,6 +289,7 @@ mlopt_status mlopt_driver_run(const mlopt_driver_config *cfg)
         if ((s = mlopt_journal_append(d.journal, line)) != MLOPT_OK)
             break;
         logf_(cfg, "trial %d started: %s %s", id, params, spec);
+        started++;
         mlopt_driver_trial t;
         memset(&t, 0, sizeof t);
         t.id = id;

@@ -65,7 +65,8 @@ mlopt_status mlopt_trial_execute(const mlopt_trial_env *env, const mlopt_trial_c
     t->val_acc = res.last.val_acc;
     if (res.pruned) {
         t->status = MLOPT_TRIAL_PRUNED;
-        snprintf(t->reason, sizeof t->reason, "early-stopped by ASHA at epoch %d", res.epochs_run);
+        if (!t->reason[0]) /* the driver names a time-budget stop itself */
+            snprintf(t->reason, sizeof t->reason, "early-stopped by ASHA at epoch %d", res.epochs_run);
         goto out;
     }
     t->status = MLOPT_TRIAL_COMPLETED;

@@ -428,6 +428,12 @@ typedef struct mlopt_driver_config {
     mlopt_status (*run)(void *user, mlopt_driver_trial *t);
     void (*log)(void *user, const char *message); /* progress lines, may be NULL */
     void *user;
+    /* Wall-clock budget of this invocation in seconds (0 = none), like
+     * NNI's max_experiment_duration: no trial starts after it (except the
+     * invocation's first, so that every run makes progress), and a running
+     * trial stops at its next epoch boundary (status pruned, reason "time
+     * budget").  Running the command again resumes with a new budget. */
+    double time_budget_s;
 } mlopt_driver_config;
 
 /* Write the epoch record; returns 1 when the scheduler prunes the trial
