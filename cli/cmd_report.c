@@ -1,7 +1,8 @@
 /* mlopt report: one self-contained HTML file (inline SVG, no scripts, no
  * network) from a tune/search directory's journal and/or a training
  * log's metrics.csv: training curves, accuracy-versus-cost scatter with
- * the Pareto front, parallel coordinates of hyperparameters. */
+ * the Pareto front, parallel coordinates of hyperparameters; per-layer
+ * sparsity and quantization error come from report_compression.c. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 #include "common.h"
 #include "io/json.h"
 #include "mlopt/search.h"
+#include "report_compression.h"
 
 #define W 680
 #define H 360
@@ -18,18 +20,6 @@
 #define MT 28
 #define MB 44
 
-static void esc(FILE *f, const char *s)
-{
-    for (; *s; s++) {
-        switch (*s) {
-        case '&': fputs("&amp;", f); break;
-        case '<': fputs("&lt;", f); break;
-        case '>': fputs("&gt;", f); break;
-        case '"': fputs("&quot;", f); break;
-        default: fputc(*s, f);
-        }
-    }
-}
 
 typedef struct axis {
     double lo, hi;
@@ -72,7 +62,7 @@ static double py(const axis *a, double v)
 static void svg_begin(FILE *f, const char *title, const axis *x, const axis *y, const char *xl, const char *yl)
 {
     fprintf(f, "<h2>");
-    esc(f, title);
+    report_html_escape(f, title);
     fprintf(f, "</h2>\n<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\">\n"
                "<rect x=\"0\" y=\"0\" width=\"%d\" height=\"%d\" fill=\"#ffffff\"/>\n",
             W, H, W, H, W, H);
@@ -90,10 +80,10 @@ static void svg_begin(FILE *f, const char *title, const axis *x, const axis *y, 
                 W - MR, py(y, yv));
     }
     fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">", (ML + W - MR) / 2, H - 8);
-    esc(f, xl);
+    report_html_escape(f, xl);
     fprintf(f, "</text>\n<text x=\"14\" y=\"%d\" text-anchor=\"middle\" transform=\"rotate(-90 14 %d)\">", H / 2,
             H / 2);
-    esc(f, yl);
+    report_html_escape(f, yl);
     fprintf(f, "</text>\n</g>\n");
 }
 
@@ -222,7 +212,7 @@ static void metrics_chart(FILE *f, series *s, int ns, const char *key, const cha
         for (int i = 0; i < s[k].n; i++)
             fprintf(f, "%.1f,%.1f ", px(&x, s[k].x[i]), py(&y, s[k].y[i]));
         fprintf(f, "\"/>\n<text x=\"%d\" y=\"%d\" fill=\"%s\">", W - MR - 150, MT + 14 * (c + 1), col);
-        esc(f, s[k].tag);
+        report_html_escape(f, s[k].tag);
         fprintf(f, "</text>\n");
         c++;
     }
@@ -281,7 +271,7 @@ static void scatter(FILE *f, const mlopt_journal_data *d, const char *cost)
                    "stroke-width=\"0.5\"><title>trial %d: %.2f%%, %s %.4g, ",
                 front[i] ? " front" : "", px(&x, c[i]), py(&y, acc[i]), front[i] ? 5 : 3,
                 front[i] ? "#d62728" : "#1f77b4", d->trials[i].id, acc[i], cost, c[i]);
-        esc(f, d->trials[i].spec);
+        report_html_escape(f, d->trials[i].spec);
         fprintf(f, "</title></circle>\n");
     }
     fprintf(f, "</svg>\n");
@@ -382,12 +372,12 @@ static void parallel_coords(FILE *f, const mlopt_journal_data *d)
         double xx = ML + j * step;
         fprintf(f, "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"#444\"/>\n", xx, MT, xx, H - MB);
         fprintf(f, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">", xx, H - MB + 28);
-        esc(f, j < nk ? keys[j] : "val acc %");
+        report_html_escape(f, j < nk ? keys[j] : "val acc %");
         fprintf(f, "%s</text>\n", j < nk && ax[j].log ? " (log)" : "");
         if (j < nk && !numeric[j]) {
             for (int k = 0; k < ncat[j]; k++) {
                 fprintf(f, "<text x=\"%.1f\" y=\"%.1f\">", xx + 4, py(&ax[j], k) + 4);
-                esc(f, cats[j][k]);
+                report_html_escape(f, cats[j][k]);
                 fprintf(f, "</text>\n");
             }
         } else {
@@ -422,12 +412,12 @@ static void trial_table(FILE *f, const mlopt_journal_data *d)
         fprintf(f, isfinite(r->flops) ? "<td>%.3g</td>" : "<td>-</td>", r->flops);
         fprintf(f, isfinite(r->latency_ms) ? "<td>%.3f</td>" : "<td>-</td>", r->latency_ms);
         fprintf(f, "<td><code>");
-        esc(f, r->params);
+        report_html_escape(f, r->params);
         fprintf(f, " ");
-        esc(f, r->spec);
+        report_html_escape(f, r->spec);
         if (r->reason[0]) {
             fprintf(f, "</code> <em>");
-            esc(f, r->reason);
+            report_html_escape(f, r->reason);
             fprintf(f, "</em></td></tr>\n");
         } else {
             fprintf(f, "</code></td></tr>\n");
@@ -448,7 +438,9 @@ int cmd_report(int argc, char **argv)
     if (G.help || npos != 1) {
         args_help("mlopt report DIR [--out=FILE]",
                   "Write one self-contained HTML report (inline SVG, no scripts) of a tune/search directory "
-                  "(DIR/journal.jsonl) and/or a training log directory (DIR/metrics.csv).", opts);
+                  "(DIR/journal.jsonl), a training log directory (DIR/metrics.csv), pruned checkpoints "
+                  "(DIR/*.safetensors: per-layer sparsity) and `mlopt quantize --json` output (DIR/*.json: "
+                  "per-layer SQNR).", opts);
         return G.help ? 0 : 2;
     }
     const char *dir = pos[0];
@@ -463,10 +455,17 @@ int cmd_report(int argc, char **argv)
         return report_failure("report", "reading the journal", MLOPT_E_IO);
     series *s = NULL;
     int ns = read_metrics(mpath, &s);
-    if (!d.ntrials && !ns) {
-        fprintf(stderr, "mlopt report: %s has neither journal.jsonl (mlopt tune/search) nor metrics.csv "
-                        "(mlopt train --logdir)\n", dir);
+    /* the compression sections are probed into a scratch stream first, so
+     * that a directory with nothing to show is an error */
+    FILE *probe = tmpfile();
+    int ncomp = probe ? report_sparsity_sections(probe, dir) + report_quant_sections(probe, dir) : 0;
+    if (probe)
+        fclose(probe);
+    if (!d.ntrials && !ns && !ncomp) {
+        fprintf(stderr, "mlopt report: %s has no journal.jsonl (mlopt tune/search), metrics.csv "
+                        "(mlopt train --logdir), pruned checkpoint or `mlopt quantize --json` output\n", dir);
         mlopt_journal_data_free(&d);
+        free(s);
         return 1;
     }
     FILE *f = fopen(opath, "w");
@@ -488,12 +487,12 @@ int cmd_report(int argc, char **argv)
     }
     fprintf(f, "<!DOCTYPE html>\n<html xmlns=\"http://www.w3.org/1999/xhtml\" lang=\"en\">\n<head>\n"
                "<meta charset=\"utf-8\"/>\n<title>mlopt report: ");
-    esc(f, dir);
+    report_html_escape(f, dir);
     fprintf(f, "</title>\n<style>body{font-family:sans-serif;margin:24px;max-width:980px}"
                "table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;padding:2px 6px}"
                "svg{border:1px solid #ddd;display:block;margin:8px 0}code{font-size:11px;word-break:break-all}</style>\n</head>\n<body>\n"
                "<h1>mlopt report: ");
-    esc(f, dir);
+    report_html_escape(f, dir);
     fprintf(f, "</h1>\n");
     if (d.ntrials) {
         int counts[4] = { 0 };
@@ -503,7 +502,7 @@ int cmd_report(int argc, char **argv)
         fprintf(f, "<p>%s: %d trials (%d completed, %d pruned, %d failed, %d unfinished), %lld trial-epochs.</p>\n",
                 kind[0] ? kind : "experiment", d.ntrials, counts[1], counts[2], counts[3], counts[0], epochs);
         fprintf(f, "<p>Settings: <code>");
-        esc(f, d.experiment);
+        report_html_escape(f, d.experiment);
         fprintf(f, "</code></p>\n");
         if (strcmp(kind, "search") == 0)
             scatter(f, &d, cost);
@@ -517,6 +516,8 @@ int cmd_report(int argc, char **argv)
         metrics_chart(f, s, ns, "accuracy", "Train / test accuracy");
         metrics_chart(f, s, ns, "loss", "Train / test loss");
     }
+    report_sparsity_sections(f, dir);
+    report_quant_sections(f, dir);
     if (d.ntrials)
         trial_table(f, &d);
     fprintf(f, "</body>\n</html>\n");
