@@ -36,7 +36,7 @@ struct mlopt_model {
     int kind_count[MLOPT_LAYER_KIND_COUNT_];
     /* Training step counter: seeds dropout so a resumed run draws the same masks. */
     uint64_t step;
-    /* NULL unless a pass hooks the passes (see mlopt_model_hook). */
+    /* NULL unless a pass observes forward / backward (see mlopt_model_hook). */
     const mlopt_model_hook *hook;
 };
 

@@ -14,8 +14,6 @@ mlopt_status mlopt_qat_create(mlopt_model *m, const mlopt_quant_config *qcfg, ml
     *out = NULL;
     if (!m || !m->initialized)
         return mlopt_set_error(MLOPT_E_INVALID, "QAT needs an initialized float model");
-    if (m->hook)
-        return mlopt_set_error(MLOPT_E_INVALID, "the model already has a QAT session (destroy it first)");
     mlopt_qat *t = calloc(1, sizeof *t);
     if (!t)
         return mlopt_set_error(MLOPT_E_NOMEM, "out of host memory");
@@ -45,7 +43,7 @@ void mlopt_qat_destroy(mlopt_qat *t)
         return;
     qat_fq_weights_out(t, 0);
     if (t->m->hook == &t->hook)
-        t->m->hook = NULL;
+        t->m->hook = NULL; /* after a failed pass */
     qat_fq_free(t);
     mlopt_tensor_destroy(t->x);
     free(t);
@@ -72,10 +70,13 @@ static mlopt_tensor input_view(const mlopt_qat *t, int batch)
     return v;
 }
 
-/* Fake-quantized forward of the batch in t->x (in place), weights swapped in. */
+/* Fake-quantized forward of the batch in t->x (in place), weights swapped
+ * in and the hook installed (the caller swaps back and uninstalls: the
+ * model computes its plain float function outside the session's passes). */
 static mlopt_status fq_forward(mlopt_qat *t, int batch, int training, mlopt_tensor **logits)
 {
     mlopt_tensor xv = input_view(t, batch);
+    t->m->hook = &t->hook;
     mlopt_status s = qat_fq_weights_in(t, training);
     if (s == MLOPT_OK)
         s = qat_fq_input(t, t->x->ref, batch, training);
@@ -96,6 +97,7 @@ mlopt_status mlopt_qat_forward(mlopt_qat *t, const mlopt_tensor *x, mlopt_tensor
     size_t n = (size_t)batch * m->in_c * m->in_h * m->in_w;
     TRY(BE_CALL(t->ctx, scale, n, 1.0f, x->ref, t->x->ref));
     mlopt_status s = fq_forward(t, batch, 0, logits);
+    t->m->hook = NULL;
     mlopt_status s2 = qat_fq_weights_out(t, 0);
     return s != MLOPT_OK ? s : s2;
 }
@@ -161,6 +163,7 @@ static mlopt_status train_step(mlopt_qat *t, qat_loop *l, int batch, float lr)
         dv.shape[0] = batch;
         s = mlopt_model_backward(t->m, &dv);
     }
+    t->m->hook = NULL;
     mlopt_status s2 = qat_fq_weights_out(t, s == MLOPT_OK);
     if (s == MLOPT_OK)
         s = s2;

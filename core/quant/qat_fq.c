@@ -4,8 +4,9 @@
  *   - weights: per output channel symmetric, scale = max|w| / 127 from the
  *     current weights at every forward.  max|w| per channel is a max-pool
  *     whose window is one channel's row of |w| = relu(w) + relu(-w); the
- *     reciprocal 1/scale comes from batchnorm_forward_eval (1 / sqrt(v +
- *     eps) with v = scale^2), the one slot that divides.
+ *     reciprocal 1/scale comes from batchnorm_forward_eval (x = 1, mean 0,
+ *     gamma 1, beta 0, var = scale^2: 1 / sqrt(scale^2 + eps)), the one
+ *     slot that divides.
  *   - activations: per tensor affine at the points where the int8 model
  *     quantizes (the input, every conv / linear output after its fused
  *     ReLU, every float stage's output), range tracked by a moving average
@@ -102,7 +103,7 @@ static mlopt_status point_params(mlopt_qat *t, qat_point *p)
     TRY(BE_CALL(ctx, sub, 1, at(st, 3), at(st, 2), at(st, 4)));
     TRY(BE_CALL(ctx, scale, 1, 1.0f / 255.0f, at(st, 4), at(st, 4)));
     TRY(BE_CALL(ctx, mul, 1, at(st, 4), at(st, 4), at(st, 6)));
-    TRY(BE_CALL(ctx, batchnorm_forward_eval, 1, 1, 1, QAT_EPS, t->ones->ref, mlopt_null_ref(), mlopt_null_ref(),
+    TRY(BE_CALL(ctx, batchnorm_forward_eval, 1, 1, 1, QAT_EPS, t->ones->ref, t->ones->ref, t->zeros->ref,
                 t->zeros->ref, at(st, 6), at(st, 5)));
     if (p->nonneg)
         return MLOPT_OK; /* lo = 0: zero point + 128 = 0, set once */
@@ -203,8 +204,8 @@ mlopt_status qat_fq_weights_in(mlopt_qat *t, int training)
             TRY(BE_CALL(ctx, scale, (size_t)w->k, 1.0f / 127.0f, at(w->par, 0), at(w->par, (size_t)w->k)));
             TRY(BE_CALL(ctx, mul, (size_t)w->k, at(w->par, (size_t)w->k), at(w->par, (size_t)w->k),
                         at(w->par, 2 * (size_t)w->k)));
-            TRY(BE_CALL(ctx, batchnorm_forward_eval, 1, w->k, 1, QAT_EPS, t->ones->ref, mlopt_null_ref(),
-                        mlopt_null_ref(), t->zeros->ref, at(w->par, 2 * (size_t)w->k), at(w->par, 3 * (size_t)w->k)));
+            TRY(BE_CALL(ctx, batchnorm_forward_eval, 1, w->k, 1, QAT_EPS, t->ones->ref, t->ones->ref, t->zeros->ref,
+                        t->zeros->ref, at(w->par, 2 * (size_t)w->k), at(w->par, 3 * (size_t)w->k)));
         }
         TRY(BE_CALL(ctx, fake_quant, 1, w->k, w->per, -127, 127, at(w->par, (size_t)w->k),
                     at(w->par, 3 * (size_t)w->k), t->zeros_i32->ref, v, w->fq->ref,
@@ -337,7 +338,6 @@ mlopt_status qat_fq_init(mlopt_qat *t)
     t->hook.after_forward = hook_forward;
     t->hook.before_backward = hook_backward;
     t->hook.user = t;
-    m->hook = &t->hook;
     return MLOPT_OK;
 }
 

@@ -55,8 +55,9 @@ struct mlopt_qat {
     int x_batch;
 };
 
-/* Set up points and weights for the batch-norm-folded model t->m (t->m,
- * t->ctx, t->qcfg, t->first_float set) and install the model hook. */
+/* Set up points, weights and t->hook (installed in the model by qat.c for
+ * the session's own passes only) for the batch-norm-folded model t->m
+ * (t->m, t->ctx, t->qcfg, t->first_float set). */
 mlopt_status qat_fq_init(mlopt_qat *t);
 void qat_fq_free(mlopt_qat *t);
 /* Masks and scratch for batches of up to `batch` samples. */

@@ -119,7 +119,8 @@ mlopt_status mlopt_quantize_qat(mlopt_model *m, const mlopt_dataset *train, cons
 /* QAT in steps, for callers that want the fake-quantized float model
  * itself (mlopt_quantize_qat is create, train, convert, destroy).  A
  * session folds m's batch-norms in place and hooks fake quantization into
- * m's forward and backward until it is destroyed; m keeps float weights.
+ * m's forward and backward during its own passes only (elsewhere m is the
+ * plain float model with the fine-tuned weights).
  * qcfg (NULL: defaults) gives the input normalization; its first layer
  * stays float32 only when first_layer_float is 1 (automatic means int8:
  * the model is trained for the int8 first layer). */
