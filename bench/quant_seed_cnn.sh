@@ -12,13 +12,13 @@
 # Env: EPOCHS (float training, default 2), OBSERVERS (default
 #      "minmax ema percentile mse"), CALIB (batches, default 16),
 #      REPS (default 15), THREADS (default 2), CKPT (reuse a float checkpoint),
-#      QAT_LRS (default "0.0001 0.001"; empty: no QAT rows), QAT_EPOCHS (default 1).
+#      QAT_LRS (default "0.0001 0.0003 0.001"; empty: no QAT rows), QAT_EPOCHS (default 1).
 set -eu
 BUILD=${1:-build}
 WORK=${2:-$BUILD/quant-bench}
 EPOCHS=${EPOCHS:-2}
 OBSERVERS=${OBSERVERS:-"minmax ema percentile mse"}
-QAT_LRS=${QAT_LRS-"0.0001 0.001"}
+QAT_LRS=${QAT_LRS-"0.0001 0.0003 0.001"}
 QAT_EPOCHS=${QAT_EPOCHS:-1}
 CALIB=${CALIB:-16}
 REPS=${REPS:-15}

@@ -109,7 +109,7 @@ mlopt_status mlopt_qmodel_load(const char *path, mlopt_context *ctx, mlopt_qmode
 typedef struct mlopt_qat_config {
     int epochs;        /* default 1 */
     int batch;         /* default 64 */
-    float lr;          /* default 0.001 (cosine-decayed) */
+    float lr;          /* cosine-decayed; mlopt quantize's default 0.0001 */
     int limit;         /* train on the first N samples (0: all) */
     uint64_t seed;
 } mlopt_qat_config;
