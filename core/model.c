@@ -319,6 +319,8 @@ mlopt_status mlopt_model_forward(mlopt_model *m, const mlopt_tensor *x, int trai
         io.x = mlopt_model_output_ref(m, i - 1);
         io.y = L->ops->aliases_input ? io.x : m->acts[i]->ref;
         TRY(L->ops->forward(L, m->ctx, &io));
+        if (m->hook && m->hook->after_forward && !L->ops->aliases_input)
+            TRY(m->hook->after_forward(m->hook->user, m, i, batch, training, io.y));
     }
     const mlopt_layer *last = &m->layers[m->nlayers - 1];
     memset(&m->logits, 0, sizeof m->logits);
@@ -348,6 +350,8 @@ mlopt_status mlopt_model_backward(mlopt_model *m, const mlopt_tensor *dlogits)
         io.x = mlopt_model_output_ref(m, i - 1);
         io.y = m->acts[i]->ref;
         io.dy = dy;
+        if (m->hook && m->hook->before_backward)
+            TRY(m->hook->before_backward(m->hook->user, m, i, m->last_batch, dy));
         /* Input gradients are needed only if some earlier layer has work to do. */
         int need_dx = 0;
         for (int j = 0; j < i; j++)

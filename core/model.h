@@ -4,6 +4,18 @@
 
 #include "layer.h"
 
+/* An optional observer of the forward and backward passes, owned by whoever
+ * sets it (quantization-aware training, core/quant/qat_fq.c, inserts fake
+ * quantization with it).  after_forward may rewrite layer i's output y in
+ * place; before_backward may rewrite the gradient dy of layer i's output in
+ * place before layer i's backward runs.  Called only for layers that do not
+ * alias their input; a NULL function is skipped. */
+typedef struct mlopt_model_hook {
+    mlopt_status (*after_forward)(void *user, mlopt_model *m, int layer, int batch, int training, mlopt_ref y);
+    mlopt_status (*before_backward)(void *user, mlopt_model *m, int layer, int batch, mlopt_ref dy);
+    void *user;
+} mlopt_model_hook;
+
 struct mlopt_model {
     mlopt_context *ctx;
     int in_c, in_h, in_w;
@@ -24,6 +36,8 @@ struct mlopt_model {
     int kind_count[MLOPT_LAYER_KIND_COUNT_];
     /* Training step counter: seeds dropout so a resumed run draws the same masks. */
     uint64_t step;
+    /* NULL unless a pass observes forward / backward (see mlopt_model_hook). */
+    const mlopt_model_hook *hook;
 };
 
 /* Reference to layer i's output in the last forward (i = -1: the input). */

@@ -109,12 +109,37 @@ mlopt_status mlopt_qmodel_load(const char *path, mlopt_context *ctx, mlopt_qmode
 typedef struct mlopt_qat_config {
     int epochs;        /* default 1 */
     int batch;         /* default 64 */
-    float lr;          /* default 0.001 (cosine-decayed) */
+    float lr;          /* cosine-decayed; mlopt quantize's default 0.0001 */
     int limit;         /* train on the first N samples (0: all) */
     uint64_t seed;
 } mlopt_qat_config;
 mlopt_status mlopt_quantize_qat(mlopt_model *m, const mlopt_dataset *train, const mlopt_quant_config *qcfg,
                                 const mlopt_qat_config *cfg, mlopt_qmodel **out, double *final_loss);
+
+/* QAT in steps, for callers that want the fake-quantized float model
+ * itself (mlopt_quantize_qat is create, train, convert, destroy).  A
+ * session folds m's batch-norms in place and hooks fake quantization into
+ * m's forward and backward during its own passes only (elsewhere m is the
+ * plain float model with the fine-tuned weights).
+ * qcfg (NULL: defaults) gives the input normalization; its first layer
+ * stays float32 only when first_layer_float is 1 (automatic means int8:
+ * the model is trained for the int8 first layer). */
+typedef struct mlopt_qat mlopt_qat;
+mlopt_status mlopt_qat_create(mlopt_model *m, const mlopt_quant_config *qcfg, mlopt_qat **out);
+/* Fine-tune for cfg->epochs epochs of SGD (momentum 0.9, cosine-decayed
+ * cfg->lr); activation ranges follow a moving average of batch min / max.
+ * *final_loss (may be NULL): mean training loss of the last epoch. */
+mlopt_status mlopt_qat_train(mlopt_qat *t, const mlopt_dataset *train, const mlopt_qat_config *cfg,
+                             double *final_loss);
+/* Convert to int8 with the learned ranges (ds: the training data, for
+ * shapes).  Afterwards the session's fake quantization uses exactly the
+ * int8 model's scales and zero points until the next mlopt_qat_train. */
+mlopt_status mlopt_qat_convert(mlopt_qat *t, const mlopt_dataset *ds, mlopt_qmodel **out);
+/* The fake-quantized float forward (inference mode) of x float [n,c,h,w]
+ * on m's context; *logits is owned by the model, valid until its next
+ * forward. */
+mlopt_status mlopt_qat_forward(mlopt_qat *t, const mlopt_tensor *x, mlopt_tensor **logits);
+void mlopt_qat_destroy(mlopt_qat *t);
 
 #ifdef __cplusplus
 }
