@@ -133,6 +133,10 @@ int cpu_qconv2d(mlopt_backend_ctx *ctx, const mlopt_conv2d_params *p, mlopt_ref 
         cpu_qconv_ref(p, X, x_zp, W, &o);
         return 0;
     }
+#if defined(MLOPT_CPU_X86_KERNELS)
+    if (p->stride_h == 1 && p->stride_w == 1 && cpu_q_use_vnni(ctx))
+        return cpu_qconv2d_vnni(ctx, p, X, x_zp, W, &o);
+#endif
     int k16 = cpu_q_round16(crs);
     int16_t *w16 = cpu_scratch_reserve(ctx, &ctx->gemm_pack_b[0], (size_t)p->k * k16 * 2, call);
     if (!w16)
