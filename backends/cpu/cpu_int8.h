@@ -97,6 +97,13 @@ void cpu_q_interleave4_avx512(uint8_t *dst, const uint8_t *s0, const uint8_t *s1
                               const uint8_t *s3, size_t count);
 /* dst[i] = src[i] ^ 0x80 (int8 to u8 = x + 128), i < count. */
 void cpu_q_to_u8_avx512(uint8_t *dst, const int8_t *src, size_t count);
+/* cpu_int8_avx512.c (AVX-512 BW, gated like the VNNI kernels): rows of
+ * `width` bytes; the 2x2 / stride-2 max pool of one plane with every window
+ * inside it; quantize with backend.h's rounding. */
+void cpu_q_copy_rows_avx512(int8_t *dst, size_t dst_stride, const int8_t *src, size_t src_stride, int rows,
+                            size_t width);
+void cpu_qmaxpool2x2_avx512(const int8_t *x, int w, int8_t *y, int oh, int ow);
+void cpu_quantize_avx512(const float *x, size_t n, float inv_scale, int zp, int8_t *y);
 /* The slot bodies on these kernels (cpu_int8_conv_vnni.c: stride 1 only;
  * cpu_int8_gemm_vnni.c); arguments already checked, o's tables resolved. */
 int cpu_qconv2d_vnni(mlopt_backend_ctx *ctx, const mlopt_conv2d_params *p, const int8_t *x, int x_zp,

@@ -80,8 +80,8 @@ static void cpu_qvc_images(void *arg, size_t begin, size_t end, int thread)
             cpu_qconv_vnni(&a);
             int8_t *y = j->o.c + ((size_t)n * p->k + k0) * ohow;
             for (int k = 0; k < j->kpg; k++)
-                for (int oy = 0; oy < p->oh; oy++)
-                    memcpy(y + k * ohow + (size_t)oy * p->ow, tmp + k * j->npos + (size_t)oy * j->wp, (size_t)p->ow);
+                cpu_q_copy_rows_avx512(y + k * ohow, (size_t)p->ow, tmp + k * j->npos, (size_t)j->wp, p->oh,
+                                       (size_t)p->ow);
         }
 }
 
