@@ -60,8 +60,11 @@ void cpu_qgemm16(const mlopt_backend_ctx *ctx, int m, int n, int k16, const int1
 #define CPU_QV_GEMM_MR 6 /* rows of A per register block */
 #define CPU_QV_GEMM_NR 4 /* 16-column vectors per register block */
 
-/* out[ch * ldo + p] = requant(bias2[ch] + sum_q sum_j x[qoff[q] + 4p + j] * w[ch][4q + j])
- * for ch < kch, p < npos (a multiple of 16); mult / shift / bias2 [kch]. */
+/* v[ch][p] = requant(bias2[ch] + sum_q sum_j x[qoff[q] + 4p + j] * w[ch][4q + j])
+ * for ch < kch, p < npos (a multiple of 16); mult / shift / bias2 [kch].
+ * Vector t (positions 16t .. 16t+15) keeps the lanes set in keep[t],
+ * gathered to the front by the byte shuffle pick[t] and stored at
+ * out[ch * ldo + dst[t]] (dropping the padded columns on the way out). */
 typedef struct cpu_qv_conv {
     const uint8_t *x;
     const int64_t *qoff; /* [nq] byte offset of quad q for position 0 */
@@ -71,6 +74,9 @@ typedef struct cpu_qv_conv {
     int zp, relu, kch, npos;
     int8_t *out;
     size_t ldo;
+    const uint8_t *pick;  /* [npos / 16][16] */
+    const uint16_t *keep; /* [npos / 16] */
+    const int32_t *dst;   /* [npos / 16] */
 } cpu_qv_conv;
 
 /* c[i * ldc + j] = requant(bias2[j] + sum_q sum_t a[i * lda + 4q + t] * b[(q * n16 + j) * 4 + t])

@@ -6,7 +6,8 @@
  * computed on the padded width ("virtual" positions p = oy * Wp + ox, ox <
  * Wp), so that tap (r, s) of position p reads the plane at p + r*dh*Wp +
  * s*dw: one contiguous run per tap, no per-position gather.  The columns
- * ox >= ow are computed and dropped when the rows are copied out.
+ * ox >= ow are computed and dropped in the kernel's stores (a byte shuffle
+ * packs each vector's kept lanes, a masked store writes them in place).
  *
  * vpdpbusd wants four consecutive reduction indices per 32-bit lane:
  *  - cpg % 4 == 0: the planes are interleaved by four channels ([c/4][pos][4]),
@@ -34,6 +35,9 @@ typedef struct cpu_qvc_job {
     const int32_t *bias2;
     const int64_t *qoff; /* [nq] */
     const int64_t *coff; /* [4 nq], columns mode: offset of each index in the planes */
+    const uint8_t *pick; /* output compaction tables, see cpu_qv_conv */
+    const uint16_t *keep;
+    const int32_t *dst;
     cpu_q_out o;
 } cpu_qvc_job;
 
@@ -42,7 +46,6 @@ static void cpu_qvc_images(void *arg, size_t begin, size_t end, int thread)
     const cpu_qvc_job *j = arg;
     const mlopt_conv2d_params *p = j->p;
     uint8_t *xp = j->ctx->conv_cols[thread].data, *xq = xp + j->xp_bytes;
-    int8_t *tmp = (int8_t *)(xq + j->q_bytes);
     const uint8_t pad = (uint8_t)(j->x_zp + 128);
     size_t ohow = (size_t)p->oh * p->ow, hw = (size_t)p->h * p->w;
     for (size_t n = begin; n < end; n++)
@@ -75,13 +78,12 @@ static void cpu_qvc_images(void *arg, size_t begin, size_t end, int thread)
                                              xp + j->coff[4 * q + 3], j->npos);
             }
             size_t k0 = (size_t)g * j->kpg;
-            cpu_qv_conv a = { xq, j->qoff, j->nq, j->wq + k0 * 4 * j->nq, j->bias2 + k0, j->o.mult + k0,
-                              j->o.shift + k0, j->o.zp, j->o.relu, j->kpg, (int)j->npos, tmp, j->npos };
+            cpu_qv_conv a = { .x = xq, .qoff = j->qoff, .nq = j->nq, .w = j->wq + k0 * 4 * j->nq,
+                              .bias2 = j->bias2 + k0, .mult = j->o.mult + k0, .shift = j->o.shift + k0,
+                              .zp = j->o.zp, .relu = j->o.relu, .kch = j->kpg, .npos = (int)j->npos,
+                              .out = j->o.c + ((size_t)n * p->k + k0) * ohow, .ldo = ohow,
+                              .pick = j->pick, .keep = j->keep, .dst = j->dst };
             cpu_qconv_vnni(&a);
-            int8_t *y = j->o.c + ((size_t)n * p->k + k0) * ohow;
-            for (int k = 0; k < j->kpg; k++)
-                cpu_q_copy_rows_avx512(y + k * ohow, (size_t)p->ow, tmp + k * j->npos, (size_t)j->wp, p->oh,
-                                       (size_t)p->ow);
         }
 }
 
@@ -110,13 +112,14 @@ int cpu_qconv2d_vnni(mlopt_backend_ctx *ctx, const mlopt_conv2d_params *p, const
     j.lp16 = (lp + 15) / 16 * 16;
     j.xp_bytes = cpu_qvc_align((size_t)j.cpg4 * j.lp16);
     j.q_bytes = cpu_qvc_align(j.c4 ? (size_t)j.cpg4 * j.lp16 : (size_t)4 * j.nq * j.npos);
-    size_t per_thread = j.xp_bytes + j.q_bytes + (size_t)j.kpg * j.npos;
+    size_t per_thread = j.xp_bytes + j.q_bytes;
 
     /* Shared tables: reordered weights, bias2, quad offsets, index offsets. */
     size_t wq_bytes = cpu_qvc_align((size_t)p->k * 4 * j.nq), b2_bytes = cpu_qvc_align((size_t)p->k * 4),
            qo_bytes = cpu_qvc_align((size_t)j.nq * 8);
-    uint8_t *sh = cpu_scratch_reserve(ctx, &ctx->gemm_pack_b[0], wq_bytes + b2_bytes + qo_bytes + (size_t)j.nq * 32,
-                                      call);
+    size_t co_bytes = cpu_qvc_align((size_t)j.nq * 32), nv = j.npos / 16;
+    uint8_t *sh = cpu_scratch_reserve(ctx, &ctx->gemm_pack_b[0],
+                                      wq_bytes + b2_bytes + qo_bytes + co_bytes + nv * (16 + 2 + 4), call);
     if (!sh)
         return 1;
     int8_t *wq = (int8_t *)sh;
@@ -151,7 +154,27 @@ int cpu_qconv2d_vnni(mlopt_backend_ctx *ctx, const mlopt_conv2d_params *p, const
         int c = t / rs, r = t % rs / p->s, s = t % p->s;
         coff[t] = t < crs ? (int64_t)((size_t)c * j.lp16 + (size_t)r * p->dil_h * j.wp + (size_t)s * p->dil_w) : 0;
     }
-    j.wq = wq, j.bias2 = bias2, j.qoff = qoff, j.coff = coff;
+    /* Virtual position p = oy * wp + ox is output oy * ow + ox when ox < ow:
+     * each vector's kept lanes are consecutive outputs. */
+    uint8_t *pick = sh + wq_bytes + b2_bytes + qo_bytes + co_bytes;
+    int32_t *dst = (int32_t *)(pick + 16 * nv);
+    uint16_t *keep = (uint16_t *)(dst + nv);
+    for (size_t t = 0; t < nv; t++) {
+        int kept = 0;
+        keep[t] = 0, dst[t] = 0;
+        memset(pick + 16 * t, 0x80, 16);
+        for (int l = 0; l < 16; l++) {
+            size_t vp = 16 * t + (size_t)l, oy = vp / (size_t)j.wp, ox = vp % (size_t)j.wp;
+            if (oy >= (size_t)p->oh || ox >= (size_t)p->ow)
+                continue;
+            if (kept == 0)
+                dst[t] = (int32_t)(oy * p->ow + ox);
+            pick[16 * t + kept] = (uint8_t)l;
+            keep[t] |= (uint16_t)(1u << kept);
+            kept++;
+        }
+    }
+    j.wq = wq, j.bias2 = bias2, j.qoff = qoff, j.coff = coff, j.pick = pick, j.keep = keep, j.dst = dst;
 
     int threads = p->n < cpu_threads(ctx) ? p->n : cpu_threads(ctx);
     for (int t = 0; t < threads; t++)

@@ -79,9 +79,12 @@ INLINE void cpu_qv_conv_block(const cpu_qv_conv *a, int ch0, int p0, const int M
         __m512i b = _mm512_set1_epi32(a->bias2[ch]), m = _mm512_set1_epi32(a->mult[ch]),
                 s = _mm512_set1_epi32(a->shift[ch]);
         _Pragma("GCC unroll 8")
-        for (int v = 0; v < NR; v++)
-            _mm_storeu_si128((__m128i *)(a->out + (size_t)ch * a->ldo + p0 + 16 * v),
-                             cpu_qv_requant(_mm512_add_epi32(acc[i][v], b), m, s, zp, lo));
+        for (int v = 0; v < NR; v++) {
+            int t = p0 / 16 + v;
+            __m128i r = cpu_qv_requant(_mm512_add_epi32(acc[i][v], b), m, s, zp, lo);
+            r = _mm_shuffle_epi8(r, _mm_loadu_si128((const __m128i *)(a->pick + 16 * (size_t)t)));
+            _mm_mask_storeu_epi8(a->out + (size_t)ch * a->ldo + a->dst[t], a->keep[t], r);
+        }
     }
 }
 
