@@ -98,6 +98,11 @@ int cpu_q_use_vnni(const mlopt_backend_ctx *ctx);
 #if defined(MLOPT_CPU_X86_KERNELS)
 void cpu_qconv_vnni(const cpu_qv_conv *a);
 void cpu_qgemm_vnni(const cpu_qv_gemm *g, int m);
+/* dst[q * dst_stride + j] = the 4 bytes b[j * ldb + 4q ..] for q < nquads,
+ * j < n (a gather of 16 rows per store; ldb * 15 must fit int32). */
+void cpu_q_pack_quads_avx512(int32_t *dst, const int8_t *b, size_t ldb, int n, int nquads, size_t dst_stride);
+/* sum of len signed bytes */
+int64_t cpu_q_sum_s8_avx512(const int8_t *b, size_t len);
 /* dst[4i + j] = src_j[i] for i < count (a multiple of 16). */
 void cpu_q_interleave4_avx512(uint8_t *dst, const uint8_t *s0, const uint8_t *s1, const uint8_t *s2,
                               const uint8_t *s3, size_t count);

@@ -129,13 +129,13 @@ int cpu_qconv2d_vnni(mlopt_backend_ctx *ctx, const mlopt_conv2d_params *p, const
     for (int k = 0; k < p->k; k++) {
         const int8_t *wk = W + (size_t)k * crs;
         int8_t *dk = wq + (size_t)k * 4 * j.nq;
-        int64_t sum = 0;
-        for (int t = 0; t < crs; t++)
-            sum += wk[t];
+        int64_t sum = cpu_q_sum_s8_avx512(wk, (size_t)crs);
         if (j.c4) { /* quad (cq, r, s) holds channels 4cq .. 4cq+3 at tap (r, s) */
-            for (int c = 0; c < j.cpg; c++)
+            for (int c = 0; c < j.cpg; c++) {
+                int8_t *d = dk + (size_t)(c / 4) * rs * 4 + c % 4;
                 for (int t = 0; t < rs; t++)
-                    dk[((size_t)(c / 4) * rs + t) * 4 + c % 4] = wk[(size_t)c * rs + t];
+                    d[4 * t] = wk[(size_t)c * rs + t];
+            }
         } else {
             memcpy(dk, wk, (size_t)crs);
         }
@@ -159,12 +159,11 @@ int cpu_qconv2d_vnni(mlopt_backend_ctx *ctx, const mlopt_conv2d_params *p, const
     uint8_t *pick = sh + wq_bytes + b2_bytes + qo_bytes + co_bytes;
     int32_t *dst = (int32_t *)(pick + 16 * nv);
     uint16_t *keep = (uint16_t *)(dst + nv);
-    for (size_t t = 0; t < nv; t++) {
+    for (size_t t = 0, oy = 0, ox = 0; t < nv; t++) {
         int kept = 0;
         keep[t] = 0, dst[t] = 0;
         memset(pick + 16 * t, 0x80, 16);
-        for (int l = 0; l < 16; l++) {
-            size_t vp = 16 * t + (size_t)l, oy = vp / (size_t)j.wp, ox = vp % (size_t)j.wp;
+        for (int l = 0; l < 16; l++, ox = ox + 1 == (size_t)j.wp ? (oy++, 0) : ox + 1) {
             if (oy >= (size_t)p->oh || ox >= (size_t)p->ow)
                 continue;
             if (kept == 0)

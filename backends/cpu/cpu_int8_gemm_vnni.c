@@ -49,14 +49,28 @@ int cpu_qgemm_vnni_run(mlopt_backend_ctx *ctx, int m, int n, int k, const int8_t
         return 1;
     int8_t *bq = (int8_t *)sh;
     int32_t *bias2 = (int32_t *)(sh + b_bytes), *mult = bias2 + n16, *shift = mult + n16;
-    memset(bq, 0, b_bytes);
+    /* Quad-major copy: 16 rows gathered per 64-byte store. */
+    int full = k / 4;
+    if ((size_t)ldb * 15 <= 0x7FFFFFFF)
+        cpu_q_pack_quads_avx512((int32_t *)bq, B, (size_t)ldb, n, full, (size_t)n16);
+    for (int q = 0; q < nq; q++) {
+        int32_t *dq = (int32_t *)(bq + (size_t)q * n16 * 4);
+        if (q < full) {
+            if ((size_t)ldb * 15 > 0x7FFFFFFF)
+                for (int jn = 0; jn < n; jn++)
+                    memcpy(dq + jn, B + (size_t)jn * ldb + 4 * (size_t)q, 4);
+        } else { /* the last, partial quad: zero weights beyond k */
+            for (int jn = 0; jn < n; jn++) {
+                int8_t t[4] = { 0, 0, 0, 0 };
+                memcpy(t, B + (size_t)jn * ldb + 4 * (size_t)q, (size_t)(k - 4 * q));
+                memcpy(dq + jn, t, 4);
+            }
+        }
+        memset(dq + n, 0, (size_t)(n16 - n) * 4);
+    }
     for (int jn = 0; jn < n; jn++) {
         const int8_t *br = B + (size_t)jn * ldb;
-        int64_t sum = 0;
-        for (int p = 0; p < k; p++) {
-            bq[((size_t)(p / 4) * n16 + jn) * 4 + p % 4] = br[p];
-            sum += br[p];
-        }
+        int64_t sum = cpu_q_sum_s8_avx512(br, (size_t)k);
         int64_t b = o->bias ? o->bias[jn] : 0;
         bias2[jn] = (int32_t)(uint32_t)(uint64_t)(b - (int64_t)(128 + a_zp) * sum);
         mult[jn] = o->mult[jn], shift[jn] = o->shift[jn];

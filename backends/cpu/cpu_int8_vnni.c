@@ -208,3 +208,35 @@ void cpu_q_to_u8_avx512(uint8_t *dst, const int8_t *src, size_t count)
         _mm512_mask_storeu_epi8(dst + i, k, _mm512_xor_si512(_mm512_maskz_loadu_epi8(k, src + i), flip));
     }
 }
+
+void cpu_q_pack_quads_avx512(int32_t *dst, const int8_t *b, size_t ldb, int n, int nquads, size_t dst_stride)
+{
+    const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                           _mm512_set1_epi32((int)ldb));
+    for (int q = 0; q < nquads; q++) {
+        int32_t *d = dst + (size_t)q * dst_stride;
+        const int8_t *src = b + 4 * (size_t)q;
+        int j = 0;
+        for (; j + 16 <= n; j += 16)
+            _mm512_storeu_si512((void *)(d + j), _mm512_i32gather_epi32(idx, (const void *)(src + (size_t)j * ldb), 1));
+        for (; j < n; j++)
+            memcpy(d + j, src + (size_t)j * ldb, 4);
+    }
+}
+
+int64_t cpu_q_sum_s8_avx512(const int8_t *b, size_t len)
+{
+    const __m512i ones = _mm512_set1_epi8(1);
+    int64_t total = 0;
+    for (size_t c0 = 0; c0 < len; c0 += (size_t)1 << 20) { /* 2^20 / 64 * 4 * 128 fits an int32 lane */
+        size_t end = len - c0 < ((size_t)1 << 20) ? len : c0 + ((size_t)1 << 20);
+        __m512i acc = _mm512_setzero_si512();
+        size_t i = c0;
+        for (; i + 64 <= end; i += 64)
+            acc = cpu_qv_dp(acc, ones, _mm512_loadu_si512((const void *)(b + i)));
+        if (i < end)
+            acc = cpu_qv_dp(acc, ones, _mm512_maskz_loadu_epi8(_cvtu64_mask64(((uint64_t)1 << (end - i)) - 1), b + i));
+        total += _mm512_reduce_add_epi32(acc);
+    }
+    return total;
+}
