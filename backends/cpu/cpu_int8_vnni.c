@@ -11,23 +11,23 @@
 
 /* backend.h's requantization of 16 int32 lanes with per-lane mult / shift
  * (int32 each).  Even and odd lanes go through exact int64 products and an
- * arithmetic shift; each is clamped to +-1024 (the final int8 clamp cannot
- * tell that from the exact value) before they are merged back. */
-INLINE __m128i cpu_qv_requant(__m512i acc, __m512i mult, __m512i shift, __m512i zp, __m512i lo)
+ * arithmetic shift, then narrow with signed saturation to int16 (a value
+ * beyond int16 ends beyond int8 after the zero point either way), are
+ * re-interleaved, get the zero point (saturating) and the lower clamp, and
+ * narrow with saturation to int8, which is the upper clamp at 127. */
+INLINE __m128i cpu_qv_requant(__m512i acc, __m512i mult, __m512i shift, __m256i zp, __m256i lo)
 {
     const __m512i one = _mm512_set1_epi64(1), low = _mm512_set1_epi64(0xFFFFFFFF);
-    const __m512i cap = _mm512_set1_epi64(1024), ncap = _mm512_set1_epi64(-1024);
     __m512i she = _mm512_and_si512(shift, low), sho = _mm512_srli_epi64(shift, 32);
     __m512i ev = _mm512_mul_epi32(acc, mult);
     __m512i od = _mm512_mul_epi32(_mm512_srli_epi64(acc, 32), _mm512_srli_epi64(mult, 32));
     ev = _mm512_srav_epi64(_mm512_add_epi64(ev, _mm512_sllv_epi64(one, _mm512_sub_epi64(she, one))), she);
     od = _mm512_srav_epi64(_mm512_add_epi64(od, _mm512_sllv_epi64(one, _mm512_sub_epi64(sho, one))), sho);
-    ev = _mm512_min_epi64(_mm512_max_epi64(ev, ncap), cap);
-    od = _mm512_min_epi64(_mm512_max_epi64(od, ncap), cap);
-    __m512i r = _mm512_mask_blend_epi32(0xAAAA, ev, _mm512_slli_epi64(od, 32));
-    r = _mm512_add_epi32(r, zp);
-    r = _mm512_min_epi32(_mm512_max_epi32(r, lo), _mm512_set1_epi32(127));
-    return _mm512_cvtepi32_epi8(r);
+    __m128i e16 = _mm512_cvtsepi64_epi16(ev), o16 = _mm512_cvtsepi64_epi16(od);
+    __m256i r = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_unpacklo_epi16(e16, o16)),
+                                        _mm_unpackhi_epi16(e16, o16), 1);
+    r = _mm256_max_epi16(_mm256_adds_epi16(r, zp), lo);
+    return _mm256_cvtsepi16_epi8(r);
 }
 
 /* acc += vpdpbusd(u, s).  Written as asm with the accumulator tied in and
@@ -72,7 +72,8 @@ INLINE void cpu_qv_conv_block(const cpu_qv_conv *a, int ch0, int p0, const int M
                 acc[i][v] = cpu_qv_dp(acc[i][v], xv[v], wb);
         }
     }
-    const __m512i zp = _mm512_set1_epi32(a->zp), lo = _mm512_set1_epi32(a->relu && a->zp > -128 ? a->zp : -128);
+    const __m256i zp = _mm256_set1_epi16((short)a->zp),
+                  lo = _mm256_set1_epi16((short)(a->relu && a->zp > -128 ? a->zp : -128));
     _Pragma("GCC unroll 8")
     for (int i = 0; i < MR; i++) {
         int ch = ch0 + i;
@@ -141,7 +142,8 @@ INLINE void cpu_qv_gemm_block(const cpu_qv_gemm *g, int i0, int j0, const int MR
                 acc[i][v] = cpu_qv_dp(acc[i][v], ab, bv[v]);
         }
     }
-    const __m512i zp = _mm512_set1_epi32(g->zp), lo = _mm512_set1_epi32(g->relu && g->zp > -128 ? g->zp : -128);
+    const __m256i zp = _mm256_set1_epi16((short)g->zp),
+                  lo = _mm256_set1_epi16((short)(g->relu && g->zp > -128 ? g->zp : -128));
     _Pragma("GCC unroll 8")
     for (int v = 0; v < NR; v++) {
         int j = j0 + 16 * v;
