@@ -30,8 +30,16 @@ static int open_backend(int which, harness_backend *h)
         rc = harness_open_cpu_reference(h, err, sizeof err);
     } else if (which == B_CPU_AVX2) {
         setenv("MLOPT_CPU_ISA", "avx2", 1);
+        setenv("MLOPT_NUM_THREADS", "3", 1);
         rc = harness_open("cpu", NULL, h, err, sizeof err);
         unsetenv("MLOPT_CPU_ISA");
+        unsetenv("MLOPT_NUM_THREADS");
+    } else if (which == B_CPU) {
+        /* More threads than most cases have images or rows: a pooled
+         * loop's few chunks then run on arbitrary thread indices. */
+        setenv("MLOPT_NUM_THREADS", "5", 1);
+        rc = harness_open("cpu", NULL, h, err, sizeof err);
+        unsetenv("MLOPT_NUM_THREADS");
     } else
         rc = harness_open(which == B_CPU ? "cpu" : backend_names[which], NULL, h, err, sizeof err);
     if (rc) {

@@ -175,7 +175,9 @@ int cpu_qconv2d_vnni(mlopt_backend_ctx *ctx, const mlopt_conv2d_params *p, const
     }
     j.wq = wq, j.bias2 = bias2, j.qoff = qoff, j.coff = coff, j.pick = pick, j.keep = keep, j.dst = dst;
 
-    int threads = p->n < cpu_threads(ctx) ? p->n : cpu_threads(ctx);
+    /* A pooled loop's chunks run on any of the pool's threads (by index),
+     * however few chunks there are: every thread needs its scratch. */
+    int threads = p->n > 1 ? cpu_threads(ctx) : 1;
     for (int t = 0; t < threads; t++)
         if (!cpu_scratch_reserve(ctx, &ctx->conv_cols[t], per_thread, call))
             return 1;
