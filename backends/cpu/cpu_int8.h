@@ -108,11 +108,9 @@ void cpu_q_interleave4_avx512(uint8_t *dst, const uint8_t *s0, const uint8_t *s1
                               const uint8_t *s3, size_t count);
 /* dst[i] = src[i] ^ 0x80 (int8 to u8 = x + 128), i < count. */
 void cpu_q_to_u8_avx512(uint8_t *dst, const int8_t *src, size_t count);
-/* cpu_int8_avx512.c (AVX-512 BW, gated like the VNNI kernels): rows of
- * `width` bytes; the 2x2 / stride-2 max pool of one plane with every window
- * inside it; quantize with backend.h's rounding. */
-void cpu_q_copy_rows_avx512(int8_t *dst, size_t dst_stride, const int8_t *src, size_t src_stride, int rows,
-                            size_t width);
+/* cpu_int8_avx512.c (AVX-512 BW, gated like the VNNI kernels): the 2x2 /
+ * stride-2 max pool of one plane with every window inside it; quantize with
+ * backend.h's rounding. */
 void cpu_qmaxpool2x2_avx512(const int8_t *x, int w, int8_t *y, int oh, int ow);
 void cpu_quantize_avx512(const float *x, size_t n, float inv_scale, int zp, int8_t *y);
 /* The slot bodies on these kernels (cpu_int8_conv_vnni.c: stride 1 only;

@@ -1,24 +1,13 @@
-/* AVX-512 BW helpers of the int8 path around the VNNI kernels: strided row
- * copies, the 2x2 / stride-2 max pool, and quantize.  Each gives exactly
- * the bytes of its scalar counterpart. */
+/* AVX-512 BW helpers of the int8 path around the VNNI kernels: the 2x2 /
+ * stride-2 max pool and quantize.  Each gives exactly the bytes of its
+ * scalar counterpart. */
 #include <immintrin.h>
-#include <string.h>
 
 #include "cpu_int8.h"
 
 static inline __mmask64 cpu_q_mask64(size_t n)
 {
     return n >= 64 ? ~(__mmask64)0 : _cvtu64_mask64(((uint64_t)1 << n) - 1);
-}
-
-void cpu_q_copy_rows_avx512(int8_t *dst, size_t dst_stride, const int8_t *src, size_t src_stride, int rows,
-                            size_t width)
-{
-    for (int r = 0; r < rows; r++, dst += dst_stride, src += src_stride)
-        for (size_t i = 0; i < width; i += 64) {
-            __mmask64 k = cpu_q_mask64(width - i);
-            _mm512_mask_storeu_epi8(dst + i, k, _mm512_maskz_loadu_epi8(k, src + i));
-        }
 }
 
 /* y[oy][ox] = max of x[2oy .. 2oy+1][2ox .. 2ox+1], every window inside the
