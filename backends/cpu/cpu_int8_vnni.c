@@ -1,7 +1,7 @@
 /* AVX-512 VNNI micro-kernels of the int8 convolution and GEMM (see
- * cpu_int8.h for why u8 x s8 vpdpbusd is exact here), and the two byte
- * shuffles that feed them.  One vpdpbusd does 64 multiply-adds, against 16
- * for the AVX2 vpmaddwd path on int16 copies. */
+ * cpu_int8.h for why u8 x s8 vpdpbusd is exact here), and the byte
+ * shuffles and weight preparation that feed them.  One vpdpbusd does 64
+ * multiply-adds, against 16 for the AVX2 vpmaddwd path on int16 copies. */
 #include <immintrin.h>
 #include <string.h>
 
