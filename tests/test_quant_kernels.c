@@ -1,8 +1,9 @@
 /* Int8 kernels of ABI 1.1 (qgemm, qconv2d, qmaxpool, quantize, dequantize,
  * fake_quant): every backend must produce exactly the bytes of backend.h's
  * formulas, computed here on the host.  That covers the CPU reference
- * (MLOPT_CPU_REF=1), the CPU SIMD path, OpenCL and Vulkan where they run,
- * so their outputs are also bit-identical to each other. */
+ * (MLOPT_CPU_REF=1), the CPU SIMD paths (the best the machine has - AVX-512
+ * VNNI where present - and AVX2 alone, MLOPT_CPU_ISA=avx2), OpenCL and Vulkan
+ * where they run, so their outputs are also bit-identical to each other. */
 #include <check.h>
 #include <math.h>
 #include <stdint.h>
@@ -12,8 +13,8 @@
 
 #include "backend_harness.h"
 
-enum { B_CPU_REF, B_CPU, B_OPENCL, B_VULKAN, B_COUNT };
-static const char *const backend_names[B_COUNT] = { "cpu-reference", "cpu", "opencl", "vulkan" };
+enum { B_CPU_REF, B_CPU, B_CPU_AVX2, B_OPENCL, B_VULKAN, B_COUNT };
+static const char *const backend_names[B_COUNT] = { "cpu-reference", "cpu", "cpu-avx2", "opencl", "vulkan" };
 
 /* Opens backend `which`; 0 when it cannot run here or lacks the int8 slots
  * (then the test case checks nothing for it, and says so). */
@@ -25,9 +26,21 @@ static int open_backend(int which, harness_backend *h)
      * any validation error fails the slot call. */
     if (which == B_VULKAN && !getenv("MLOPT_VULKAN_VALIDATION"))
         setenv("MLOPT_VULKAN_VALIDATION", "1", 1);
-    if (which == B_CPU_REF)
+    if (which == B_CPU_REF) {
         rc = harness_open_cpu_reference(h, err, sizeof err);
-    else
+    } else if (which == B_CPU_AVX2) {
+        setenv("MLOPT_CPU_ISA", "avx2", 1);
+        setenv("MLOPT_NUM_THREADS", "3", 1);
+        rc = harness_open("cpu", NULL, h, err, sizeof err);
+        unsetenv("MLOPT_CPU_ISA");
+        unsetenv("MLOPT_NUM_THREADS");
+    } else if (which == B_CPU) {
+        /* More threads than most cases have images or rows: a pooled
+         * loop's few chunks then run on arbitrary thread indices. */
+        setenv("MLOPT_NUM_THREADS", "5", 1);
+        rc = harness_open("cpu", NULL, h, err, sizeof err);
+        unsetenv("MLOPT_NUM_THREADS");
+    } else
         rc = harness_open(which == B_CPU ? "cpu" : backend_names[which], NULL, h, err, sizeof err);
     if (rc) {
         fprintf(stderr, "skip %s: %s\n", backend_names[which], err);
@@ -81,7 +94,10 @@ static void random_tables(int n, int32_t *bias, int32_t *mult, int32_t *shift, i
 
 START_TEST(qgemm_matches_formula_on_every_backend)
 {
-    const int shapes[][3] = { { 1, 1, 1 }, { 37, 19, 53 }, { 8, 10, 128 }, { 5, 3, 300 } };
+    /* m n k; the VNNI kernel's tails: rows % 6, columns % 16 and % 64,
+     * k % 4, more rows than one converted block (96), the seed CNN's fc1. */
+    const int shapes[][3] = { { 1, 1, 1 },   { 37, 19, 53 },    { 8, 10, 128 },    { 5, 3, 300 },
+                              { 13, 33, 7 }, { 100, 70, 1601 }, { 7, 128, 1600 }, { 197, 65, 6 } };
     for (size_t t = 0; t < sizeof shapes / sizeof shapes[0]; t++) {
         int m = shapes[t][0], n = shapes[t][1], k = shapes[t][2];
         int lda = k + 3, ldb = k + 1, ldc = n + 4;
@@ -148,8 +164,16 @@ static int8_t conv_ref_at(const mlopt_conv2d_params *p, const int8_t *x, int x_z
 START_TEST(qconv2d_matches_formula_on_every_backend)
 {
     /* n c h w  k r s  stride pad dil groups */
-    const int geo[][11] = { { 2, 1, 9, 9, 5, 3, 3, 1, 0, 1, 1 },  { 3, 4, 7, 6, 6, 3, 3, 2, 1, 1, 2 },
-                            { 1, 3, 8, 8, 4, 3, 2, 1, 2, 2, 1 },  { 2, 32, 6, 6, 8, 3, 3, 1, 1, 1, 1 } };
+    /* The VNNI path (stride 1) interleaves channels by four when c/groups %
+     * 4 == 0 and builds quads of (c, r, s) otherwise; the cases cover both
+     * with padding, dilation, groups, channel counts % 8 (its register
+     * block) and rows spanning several 48-position blocks; 4 and 5 are the
+     * seed CNN's conv1 / conv2. */
+    const int geo[][11] = { { 2, 1, 9, 9, 5, 3, 3, 1, 0, 1, 1 },    { 3, 4, 7, 6, 6, 3, 3, 2, 1, 1, 2 },
+                            { 1, 3, 8, 8, 4, 3, 2, 1, 2, 2, 1 },    { 2, 32, 6, 6, 8, 3, 3, 1, 1, 1, 1 },
+                            { 3, 1, 28, 28, 32, 3, 3, 1, 0, 1, 1 }, { 2, 32, 13, 13, 64, 3, 3, 1, 0, 1, 1 },
+                            { 2, 8, 9, 7, 10, 3, 3, 1, 1, 1, 2 },   { 1, 6, 10, 11, 9, 3, 3, 1, 2, 2, 1 },
+                            { 2, 12, 5, 5, 17, 1, 1, 1, 0, 1, 1 },  { 1, 4, 6, 40, 3, 5, 5, 1, 2, 1, 1 } };
     for (size_t t = 0; t < sizeof geo / sizeof geo[0]; t++) {
         mlopt_conv2d_params p = { geo[t][0], geo[t][1], geo[t][2], geo[t][3], geo[t][4], geo[t][5], geo[t][6],
                                   geo[t][7], geo[t][7], geo[t][8], geo[t][8], geo[t][9], geo[t][9], geo[t][10], 0, 0 };
@@ -164,7 +188,8 @@ START_TEST(qconv2d_matches_formula_on_every_backend)
         for (size_t i = 0; i < nw; i++)
             w[i] = (int8_t)rnd_int(-127, 127);
         random_tables(p.k, bias, mult, shift, 0);
-        int x_zp = rnd_int(-30, 30), y_zp = rnd_int(-50, 50), relu = (int)(t % 2);
+        /* zero points at both ends of the range too (padding reads x_zp) */
+        int x_zp = t == 6 ? -128 : t == 7 ? 127 : rnd_int(-30, 30), y_zp = rnd_int(-50, 50), relu = (int)(t % 2);
         for (int n = 0; n < p.n; n++)
             for (int k = 0; k < p.k; k++)
                 for (int oy = 0; oy < p.oh; oy++)
@@ -194,38 +219,46 @@ END_TEST
 
 START_TEST(qmaxpool_matches_formula_on_every_backend)
 {
-    mlopt_pool2d_params p = { 2, 3, 7, 9, 3, 2, 2, 2, 1, 1, 1, 1, 0, 0 };
-    p.oh = (p.h + 2 * p.pad_h - (p.kh - 1) - 1) / p.stride_h + 1;
-    p.ow = (p.w + 2 * p.pad_w - (p.kw - 1) - 1) / p.stride_w + 1;
-    size_t nx = (size_t)p.n * p.c * p.h * p.w, ny = (size_t)p.n * p.c * p.oh * p.ow;
-    int8_t *x = malloc(nx), *want = malloc(ny), *got = malloc(ny);
-    for (size_t i = 0; i < nx; i++)
-        x[i] = (int8_t)rnd_int(-128, 127);
-    for (int pl = 0; pl < p.n * p.c; pl++)
-        for (int oy = 0; oy < p.oh; oy++)
-            for (int ox = 0; ox < p.ow; ox++) {
-                int best = -128;
-                for (int r = 0; r < p.kh; r++)
-                    for (int s = 0; s < p.kw; s++) {
-                        int iy = oy * p.stride_h - p.pad_h + r, ix = ox * p.stride_w - p.pad_w + s;
-                        if (iy >= 0 && iy < p.h && ix >= 0 && ix < p.w && x[((size_t)pl * p.h + iy) * p.w + ix] > best)
-                            best = x[((size_t)pl * p.h + iy) * p.w + ix];
-                    }
-                want[((size_t)pl * p.oh + oy) * p.ow + ox] = (int8_t)best;
-            }
-    for (int b = 0; b < B_COUNT; b++) {
-        harness_backend h;
-        if (!open_backend(b, &h))
-            continue;
-        mlopt_ref rx = put(&h, x, nx), ry = put(&h, NULL, ny);
-        ck_assert_msg(h.be->qmaxpool(h.ctx, &p, rx, ry) == 0, "%s qmaxpool: %s", backend_names[b],
-                      h.be->last_error(h.ctx));
-        get(&h, got, ry, ny);
-        ck_assert_msg(memcmp(got, want, ny) == 0, "%s qmaxpool differs", backend_names[b]);
-        release(&h, rx), release(&h, ry);
-        harness_close(&h);
+    /* n c h w kh kw stride pad; 1-3 take the 2x2 / stride-2 fast paths
+     * (odd sizes drop the last row / column; rows longer than a vector). */
+    const int geo[][8] = { { 2, 3, 7, 9, 3, 2, 2, 1 }, { 3, 5, 26, 26, 2, 2, 2, 0 }, { 2, 3, 11, 11, 2, 2, 2, 0 },
+                           { 1, 2, 5, 141, 2, 2, 2, 0 } };
+    for (size_t t = 0; t < sizeof geo / sizeof geo[0]; t++) {
+        mlopt_pool2d_params p = { geo[t][0], geo[t][1], geo[t][2], geo[t][3], geo[t][4], geo[t][5], geo[t][6],
+                                  geo[t][6], geo[t][7], geo[t][7], 1, 1, 0, 0 };
+        p.oh = (p.h + 2 * p.pad_h - (p.kh - 1) - 1) / p.stride_h + 1;
+        p.ow = (p.w + 2 * p.pad_w - (p.kw - 1) - 1) / p.stride_w + 1;
+        size_t nx = (size_t)p.n * p.c * p.h * p.w, ny = (size_t)p.n * p.c * p.oh * p.ow;
+        int8_t *x = malloc(nx), *want = malloc(ny), *got = malloc(ny);
+        for (size_t i = 0; i < nx; i++)
+            x[i] = (int8_t)rnd_int(-128, 127);
+        for (int pl = 0; pl < p.n * p.c; pl++)
+            for (int oy = 0; oy < p.oh; oy++)
+                for (int ox = 0; ox < p.ow; ox++) {
+                    int best = -128;
+                    for (int r = 0; r < p.kh; r++)
+                        for (int s = 0; s < p.kw; s++) {
+                            int iy = oy * p.stride_h - p.pad_h + r, ix = ox * p.stride_w - p.pad_w + s;
+                            if (iy >= 0 && iy < p.h && ix >= 0 && ix < p.w &&
+                                x[((size_t)pl * p.h + iy) * p.w + ix] > best)
+                                best = x[((size_t)pl * p.h + iy) * p.w + ix];
+                        }
+                    want[((size_t)pl * p.oh + oy) * p.ow + ox] = (int8_t)best;
+                }
+        for (int b = 0; b < B_COUNT; b++) {
+            harness_backend h;
+            if (!open_backend(b, &h))
+                continue;
+            mlopt_ref rx = put(&h, x, nx), ry = put(&h, NULL, ny);
+            ck_assert_msg(h.be->qmaxpool(h.ctx, &p, rx, ry) == 0, "%s qmaxpool: %s", backend_names[b],
+                          h.be->last_error(h.ctx));
+            get(&h, got, ry, ny);
+            ck_assert_msg(memcmp(got, want, ny) == 0, "%s qmaxpool case %zu differs", backend_names[b], t);
+            release(&h, rx), release(&h, ry);
+            harness_close(&h);
+        }
+        free(x), free(want), free(got);
     }
-    free(x), free(want), free(got);
 }
 END_TEST
 

@@ -133,6 +133,10 @@ int cpu_qconv2d(mlopt_backend_ctx *ctx, const mlopt_conv2d_params *p, mlopt_ref 
         cpu_qconv_ref(p, X, x_zp, W, &o);
         return 0;
     }
+#if defined(MLOPT_CPU_X86_KERNELS)
+    if (p->stride_h == 1 && p->stride_w == 1 && cpu_q_use_vnni(ctx))
+        return cpu_qconv2d_vnni(ctx, p, X, x_zp, W, &o);
+#endif
     int k16 = cpu_q_round16(crs);
     int16_t *w16 = cpu_scratch_reserve(ctx, &ctx->gemm_pack_b[0], (size_t)p->k * k16 * 2, call);
     if (!w16)
@@ -143,7 +147,9 @@ int cpu_qconv2d(mlopt_backend_ctx *ctx, const mlopt_conv2d_params *p, mlopt_ref 
         for (int q = crs; q < k16; q++)
             w16[(size_t)k * k16 + q] = 0;
     }
-    int threads = p->n < cpu_threads(ctx) ? p->n : cpu_threads(ctx);
+    /* A pooled loop's chunks run on any of the pool's threads (by index),
+     * however few chunks there are: every thread needs its scratch. */
+    int threads = p->n > 1 ? cpu_threads(ctx) : 1;
     for (int t = 0; t < threads; t++)
         if (!cpu_scratch_reserve(ctx, &ctx->conv_cols[t], (size_t)p->oh * p->ow * k16 * 2, call))
             return 1;

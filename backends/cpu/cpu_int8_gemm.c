@@ -3,10 +3,43 @@
  * fast path widens both operands to int16 once (A minus its zero point)
  * and runs a vpmaddwd micro-kernel.  Integer arithmetic is exact, so both
  * paths, and every thread split, give identical bytes. */
+#include <pthread.h>
 #include <string.h>
 
 #include "cpu_int8.h"
 #include "cpu_internal.h"
+
+#if defined(MLOPT_CPU_X86_KERNELS)
+#include <cpuid.h>
+
+static int cpu_q_vnni_present;
+static pthread_once_t cpu_q_vnni_once = PTHREAD_ONCE_INIT;
+
+/* CPUID leaf 7: EBX bit 30 AVX512-BW, bit 31 AVX512-VL; ECX bit 11
+ * AVX512-VNNI.  The OS support for the ZMM / opmask state is already part
+ * of the context's CPU_ISA_AVX512. */
+static void cpu_q_detect_vnni(void)
+{
+    unsigned eax, ebx, ecx, edx;
+    if (__get_cpuid_max(0, NULL) < 7)
+        return;
+    __cpuid_count(7, 0, eax, ebx, ecx, edx);
+    cpu_q_vnni_present = ((ebx >> 30) & 1) && ((ebx >> 31) & 1) && ((ecx >> 11) & 1);
+}
+#endif
+
+int cpu_q_use_vnni(const mlopt_backend_ctx *ctx)
+{
+#if defined(MLOPT_CPU_X86_KERNELS)
+    if (!ctx->use_avx2 || ctx->isa < CPU_ISA_AVX512)
+        return 0;
+    pthread_once(&cpu_q_vnni_once, cpu_q_detect_vnni);
+    return cpu_q_vnni_present;
+#else
+    (void)ctx;
+    return 0;
+#endif
+}
 
 void cpu_qgemm16_scalar(int m, int n, int k16, const int16_t *a, const int16_t *b, const cpu_q_out *o)
 {
@@ -109,6 +142,10 @@ int cpu_qgemm(mlopt_backend_ctx *ctx, int m, int n, int k, mlopt_ref a, int lda,
             }
         return 0;
     }
+#if defined(MLOPT_CPU_X86_KERNELS)
+    if (cpu_q_use_vnni(ctx))
+        return cpu_qgemm_vnni_run(ctx, m, n, k, A, lda, a_zp, B, ldb, &o);
+#endif
     int k16 = cpu_q_round16(k);
     int16_t *b16 = cpu_scratch_reserve(ctx, &ctx->gemm_pack_b[0], (size_t)n * k16 * 2, call);
     if (!b16)

@@ -8,6 +8,7 @@ typedef struct cpu_qpool_job {
     const mlopt_pool2d_params *p;
     const int8_t *x;
     int8_t *y;
+    int simd; /* AVX-512 BW 2x2 kernel (same bytes) */
 } cpu_qpool_job;
 
 static void cpu_qmaxpool_planes(void *arg, size_t begin, size_t end, int thread)
@@ -21,6 +22,12 @@ static void cpu_qmaxpool_planes(void *arg, size_t begin, size_t end, int thread)
     for (size_t pl = begin; fast && pl < end; pl++) {
         const int8_t *x = j->x + pl * p->h * p->w;
         int8_t *y = j->y + pl * p->oh * p->ow;
+#if defined(MLOPT_CPU_X86_KERNELS)
+        if (j->simd) {
+            cpu_qmaxpool2x2_avx512(x, p->w, y, p->oh, p->ow);
+            continue;
+        }
+#endif
         for (int oy = 0; oy < p->oh; oy++) {
             const int8_t *r0 = x + (size_t)2 * oy * p->w, *r1 = r0 + p->w;
             for (int ox = 0; ox < p->ow; ox++) {
@@ -60,7 +67,7 @@ int cpu_qmaxpool(mlopt_backend_ctx *ctx, const mlopt_pool2d_params *p, mlopt_ref
     size_t planes = (size_t)p->n * p->c;
     if (planes == 0 || p->oh == 0 || p->ow == 0)
         return 0;
-    cpu_qpool_job j = { p, NULL, NULL };
+    cpu_qpool_job j = { p, NULL, NULL, cpu_q_use_vnni(ctx) };
     if (!(j.x = cpu_ref_ptr(ctx, x, planes * p->h * p->w, call, "x")) ||
         !(j.y = cpu_ref_ptr(ctx, y, planes * p->oh * p->ow, call, "y")))
         return 1;

@@ -28,6 +28,7 @@ typedef struct cpu_qq_job {
     int8_t *yq;
     const int8_t *xq;
     float *yf;
+    int simd; /* the AVX-512 loop (same bytes) */
 } cpu_qq_job;
 
 static void cpu_quantize_range(void *arg, size_t begin, size_t end, int thread)
@@ -35,6 +36,12 @@ static void cpu_quantize_range(void *arg, size_t begin, size_t end, int thread)
     (void)thread;
     const cpu_qq_job *j = arg;
     int inside;
+#if defined(MLOPT_CPU_X86_KERNELS)
+    if (j->simd) {
+        cpu_quantize_avx512(j->xf + begin, end - begin, j->inv, j->zp, j->yq + begin);
+        return;
+    }
+#endif
     for (size_t i = begin; i < end; i++)
         j->yq[i] = (int8_t)cpu_q_value(j->xf[i], j->inv, j->zp, -128, 127, &inside);
 }
@@ -51,7 +58,7 @@ int cpu_quantize(mlopt_backend_ctx *ctx, size_t n, float inv_scale, int zp, mlop
 {
     if (zp < -128 || zp > 127)
         return cpu_fail(ctx, "quantize: zero point %d outside -128..127", zp);
-    cpu_qq_job j = { 0, inv_scale, zp, NULL, NULL, NULL, NULL };
+    cpu_qq_job j = { 0, inv_scale, zp, NULL, NULL, NULL, NULL, cpu_q_use_vnni(ctx) };
     if (!(j.xf = cpu_fptr(ctx, x, n, "quantize", "x")) || !(j.yq = cpu_ref_ptr(ctx, y, n, "quantize", "y")))
         return 1;
     cpu_count_kernel(ctx);
@@ -61,7 +68,7 @@ int cpu_quantize(mlopt_backend_ctx *ctx, size_t n, float inv_scale, int zp, mlop
 
 int cpu_dequantize(mlopt_backend_ctx *ctx, size_t n, float scale, int zp, mlopt_ref x, mlopt_ref y)
 {
-    cpu_qq_job j = { scale, 0, zp, NULL, NULL, NULL, NULL };
+    cpu_qq_job j = { scale, 0, zp, NULL, NULL, NULL, NULL, 0 };
     if (!(j.xq = cpu_ref_ptr(ctx, x, n, "dequantize", "x")) || !(j.yf = cpu_fptr(ctx, y, n, "dequantize", "y")))
         return 1;
     cpu_count_kernel(ctx);
