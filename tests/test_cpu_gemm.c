@@ -82,6 +82,46 @@ static void gemm_sweep(harness_backend *fast)
     harness_close(&ref);
 }
 
+/* Shapes for the unpacked small-problem paths (cpu_gemm_small_avx512.c,
+ * taken below 64^3 multiply-adds on AVX-512 machines): column counts that
+ * end inside each of the four 16-wide vectors of a 64-column block, row
+ * counts that end inside a 6-row (NN) or 4-row (dot) block, column counts
+ * that end inside a 3-column dot block, k across the 192-deep slices the
+ * NN path shares with the blocked one, and k ending inside a 16-wide dot
+ * chunk; strides larger than the rows (their padding must stay intact). */
+START_TEST(test_cpu_gemm_small_shapes_vs_reference)
+{
+    static const gemm_case cases[] = {
+        /* ta tb  m   n    k   (ld*, alpha, beta filled in below) */
+        {0, 0, 5, 65, 16, 0, 0, 0, 1.0f, 0.0f},
+        {1, 0, 7, 47, 33, 0, 0, 0, -0.5f, 1.0f},
+        {0, 0, 13, 129, 40, 0, 0, 0, 2.0f, 0.75f},
+        {1, 0, 1, 17, 400, 0, 0, 0, 1.0f, 0.0f},   /* three k slices */
+        {0, 0, 2, 3, 385, 0, 0, 0, 1.0f, 1.0f},
+        {1, 0, 10, 128, 64, 0, 0, 0, 1.0f, 0.0f},  /* fc2 weight gradient */
+        {1, 0, 9, 676, 32, 0, 0, 0, 1.0f, 0.0f},   /* conv1 data gradient */
+        {0, 1, 64, 10, 128, 0, 0, 0, 1.0f, 0.0f},  /* fc2 forward */
+        {0, 1, 32, 9, 676, 0, 0, 0, 1.0f, 1.0f},   /* conv1 filter gradient */
+        {0, 1, 5, 4, 71, 0, 0, 0, -0.5f, 0.75f},
+        {0, 1, 1, 1, 64, 0, 0, 0, 2.0f, 0.0f},
+        {0, 1, 3, 2, 1000, 0, 0, 0, 1.0f, 0.0f},
+    };
+    harness_backend fast, ref;
+    open_fast(&fast);
+    open_ref(&ref);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        gemm_case g = cases[i];
+        int pad = i % 2 ? 5 : 0;
+        g.lda = (g.ta ? g.m : g.k) + pad;
+        g.ldb = (g.tb ? g.k : g.n) + pad;
+        g.ldc = g.n + 3; /* always a guard zone right of C */
+        compare_gemm(&fast, &ref, &g, 4000u + (uint32_t)i);
+    }
+    harness_close(&fast);
+    harness_close(&ref);
+}
+END_TEST
+
 START_TEST(test_cpu_gemm_vs_reference)
 {
     harness_backend fast;
@@ -379,6 +419,7 @@ static Suite *cpu_gemm_suite(void)
     Suite *s = suite_create("cpu_gemm_conv");
     TCase *tc = tcase_create("kernels");
     tcase_add_test(tc, test_cpu_gemm_vs_reference);
+    tcase_add_test(tc, test_cpu_gemm_small_shapes_vs_reference);
     tcase_add_test(tc, test_cpu_gemm_isa_variants_vs_reference);
     tcase_add_test(tc, test_cpu_gemm_alpha_zero_and_empty);
     tcase_add_test(tc, test_cpu_gemm_strided_batched_vs_reference);

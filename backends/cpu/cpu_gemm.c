@@ -48,6 +48,12 @@ static const cpu_gemm_kernel *cpu_gemm_pick(const mlopt_backend_ctx *ctx)
 /* Below this many multiply-adds a problem runs on one thread: waking the
  * pool would cost more than it saves. */
 #define CPU_GEMM_PARALLEL_MIN_FLOPS ((size_t)64 * 64 * 64)
+/* The small dot-product path wants several full 16-float chunks of k.
+ * The unpacked NN path reads B rows where they lie (unaligned, split
+ * cache lines); with k below 16 (a 3x3 single-channel conv's k = 9) that
+ * costs as much as packing saves, measured on the seed CNN's shapes. */
+#define CPU_GEMM_SMALL_DOT_MIN_K 64
+#define CPU_GEMM_SMALL_NN_MIN_K 16
 
 typedef struct cpu_gemm_job {
     const cpu_gemm_kernel *kern;
@@ -284,13 +290,16 @@ static int cpu_gemm_blocked(mlopt_backend_ctx *ctx, int thread, int trans_a, int
     /* Split the longer side in whole micro-tiles: two stripes per thread
      * (each stripe packs its own copy of the other operand, so more
      * stripes cost more packing), but at least four micro-tiles wide so
-     * that each packed block is reused enough. */
+     * that each packed block is reused enough -- unless that would leave
+     * threads idle: a CNN layer's 64 x 121 output is only four 32-wide
+     * panels, which the four-tile minimum made one stripe on one thread. */
     g.split_n = n > m; /* rows on ties: duplicated B packing is a plain copy */
     int len = g.split_n ? n : m, unit = g.split_n ? kern->nr : kern->mr;
     int units = (len + unit - 1) / unit;
     int per = (units + 2 * threads - 1) / (2 * threads);
+    int per_thread = (units + threads - 1) / threads;
     if (per < 4)
-        per = 4;
+        per = per_thread < 4 ? per_thread : 4;
     g.stripe = per * unit;
     g.nstripes = (len + g.stripe - 1) / g.stripe;
     atomic_init(&g.next_stripe, 0);
@@ -311,6 +320,21 @@ int cpu_gemm_dispatch(mlopt_backend_ctx *ctx, int thread, int trans_a, int trans
         cpu_gemm_ref(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
         return 0;
     }
+#if defined(CPU_HAVE_AVX2_KERNELS)
+    /* Problems that run on one thread anyway and fit in L2: no packing.
+     * The dot-product form needs k long enough to fill its vectors. */
+    if (ctx->isa >= CPU_ISA_AVX512 && (size_t)m * n * k < CPU_GEMM_PARALLEL_MIN_FLOPS) {
+        if (!trans_b && k >= CPU_GEMM_SMALL_NN_MIN_K) {
+            cpu_gemm_small_nn_avx512(trans_a, m, n, k, cpu_kernel_avx512.kc, alpha, a, lda, b,
+                                     ldb, beta, c, ldc);
+            return 0;
+        }
+        if (!trans_a && k >= CPU_GEMM_SMALL_DOT_MIN_K) {
+            cpu_gemm_small_dot_avx512(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+            return 0;
+        }
+    }
+#endif
     return cpu_gemm_blocked(ctx, thread, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta,
                             c, ldc, call);
 }

@@ -185,6 +185,14 @@ void cpu_conv_direct_c1_dw3x3_avx2(int w_in, int oh, int ow, int kg, const float
                                    const float *dy, int accumulate, float *dw);
 void cpu_microkernel_avx512(int kc, const float *apanel, const float *bpanel, float alpha,
                             float beta, float *c, int ldc, int mr, int nr);
+/* cpu_gemm_small_avx512.c: unpacked GEMMs for problems too small to
+ * repay packing.  nn: B not transposed, k cut in kc_max slices like the
+ * blocked path (same bits); dot: A not transposed, B transposed. */
+void cpu_gemm_small_nn_avx512(int trans_a, int m, int n, int k, int kc_max, float alpha,
+                              const float *a, int lda, const float *b, int ldb, float beta,
+                              float *c, int ldc);
+void cpu_gemm_small_dot_avx512(int m, int n, int k, float alpha, const float *a, int lda,
+                               const float *b, int ldb, float beta, float *c, int ldc);
 #endif
 
 #endif
