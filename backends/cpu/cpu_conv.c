@@ -439,6 +439,46 @@ int cpu_conv2d_backward_data(mlopt_backend_ctx *ctx, const mlopt_conv2d_params *
     return cpu_conv_run(ctx, &j, cpu_conv_backward_data_images, call);
 }
 
+typedef struct cpu_conv_bias_job {
+    const float *dy;
+    float *db;
+    int n, k;
+    size_t ohw;
+    int reference;
+} cpu_conv_bias_job;
+
+/* dbias[ko] = sum over images and pixels of dy, for channels [begin, end) */
+static void cpu_conv_bias_grad_channels(void *arg, size_t begin, size_t end, int thread)
+{
+    (void)thread;
+    const cpu_conv_bias_job *j = arg;
+    for (size_t ko = begin; ko < end; ko++) {
+        double acc = 0.0;
+        for (int ni = 0; ni < j->n; ni++) {
+            const float *d = j->dy + ((size_t)ni * j->k + ko) * j->ohw;
+            if (j->reference) {
+                for (size_t i = 0; i < j->ohw; i++)
+                    acc += d[i];
+                continue;
+            }
+            /* fast path: one image's row in eight float lanes (which
+             * vectorize), rows then added in double */
+            float lane[8] = {0};
+            size_t i = 0;
+            for (; i + 8 <= j->ohw; i += 8)
+                for (int l = 0; l < 8; l++)
+                    lane[l] += d[i + l];
+            double row = 0.0;
+            for (; i < j->ohw; i++)
+                row += d[i];
+            for (int l = 0; l < 8; l++)
+                row += lane[l];
+            acc += row;
+        }
+        j->db[ko] = (float)acc;
+    }
+}
+
 int cpu_conv2d_backward_filter(mlopt_backend_ctx *ctx, const mlopt_conv2d_params *p, mlopt_ref x,
                                mlopt_ref dy, mlopt_ref dw, mlopt_ref dbias)
 {
@@ -458,31 +498,14 @@ int cpu_conv2d_backward_filter(mlopt_backend_ctx *ctx, const mlopt_conv2d_params
     ctx->stats.kernels++;
     ctx->stats.submissions++;
     if (pdb) {
-        for (int ko = 0; ko < p->k; ko++) {
-            double acc = 0.0;
-            for (int ni = 0; ni < p->n; ni++) {
-                const float *d = pdy + ((size_t)ni * p->k + ko) * g.ohw;
-                if (ctx->reference) {
-                    for (size_t i = 0; i < g.ohw; i++)
-                        acc += d[i];
-                    continue;
-                }
-                /* fast path: one image's row in eight float lanes (which
-                 * vectorize), rows then added in double */
-                float lane[8] = {0};
-                size_t i = 0;
-                for (; i + 8 <= g.ohw; i += 8)
-                    for (int l = 0; l < 8; l++)
-                        lane[l] += d[i + l];
-                double row = 0.0;
-                for (; i < g.ohw; i++)
-                    row += d[i];
-                for (int l = 0; l < 8; l++)
-                    row += lane[l];
-                acc += row;
-            }
-            pdb[ko] = (float)acc;
-        }
+        cpu_conv_bias_job bj = {.dy = pdy, .db = pdb, .n = p->n, .k = p->k, .ohw = g.ohw,
+                                .reference = ctx->reference};
+        /* channels are independent and each keeps its summation order, so
+         * spreading them over the pool changes no bits */
+        if (ctx->reference || (size_t)p->n * p->k * g.ohw < CPU_PAR_MIN_ELEMS)
+            cpu_conv_bias_grad_channels(&bj, 0, (size_t)p->k, 0);
+        else
+            cpu_threadpool_run(ctx->pool, (size_t)p->k, cpu_conv_bias_grad_channels, &bj);
     }
     if (ctx->reference) {
         cpu_conv_ref_backward_filter(&g, px, pdy, pdw);
