@@ -17,6 +17,8 @@ typedef struct cpu_conv_geom {
     size_t crs;       /* rows of the column matrix: cg * r * s */
     size_t ohw, hw;
     int pointwise;    /* 1x1, stride 1, no padding: cols are x itself */
+    int rows_avx512;  /* im2col / col2im rows by AVX-512 masked moves */
+    cpu_im2col_geom ig;
 } cpu_conv_geom;
 
 static int cpu_conv_check(mlopt_backend_ctx *ctx, const char *call, const mlopt_conv2d_params *p,
@@ -41,6 +43,12 @@ static int cpu_conv_check(mlopt_backend_ctx *ctx, const char *call, const mlopt_
     g->hw = (size_t)p->h * p->w;
     g->pointwise = p->r == 1 && p->s == 1 && p->stride_h == 1 && p->stride_w == 1 &&
                    p->pad_h == 0 && p->pad_w == 0 && p->oh == p->h && p->ow == p->w;
+    g->rows_avx512 = !ctx->reference && ctx->isa >= CPU_ISA_AVX512 && p->stride_w == 1 &&
+                     p->dil_w == 1;
+    g->ig = (cpu_im2col_geom){.cg = g->cg, .h = p->h, .w = p->w, .r = p->r, .s = p->s,
+                              .oh = p->oh, .ow = p->ow, .stride_h = p->stride_h,
+                              .pad_h = p->pad_h, .pad_w = p->pad_w, .dil_h = p->dil_h,
+                              .dil_w = p->dil_w};
     return 0;
 }
 
@@ -145,15 +153,38 @@ static void cpu_conv_inside(int ix0, int stride, int w, int ow, int *lo, int *hi
         *hi = *lo;
 }
 
-/* cols[(ci*r + kr)*s + ks][oy*ow + ox] = x[ci][iy][ix], zero outside. */
+/* Copies n floats; an inline loop rather than memcpy: the rows here are a
+ * few dozen bytes (11 floats for the seed CNN's conv2), where a libc call
+ * costs more than the copy. */
+static inline void cpu_copy_short(float *restrict dst, const float *restrict src, int n)
+{
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int l = 0; l < 8; l++)
+            dst[i + l] = src[i + l];
+    for (; i < n; i++)
+        dst[i] = src[i];
+}
+
+/* cols[(ci*r + kr)*s + ks][oy*ow + ox] = x[ci][iy][ix], zero outside.
+ * The in-image column range of a tap depends only on ks, so it is found
+ * once per tap, not per output row (it takes two integer divisions). */
 static void cpu_im2col(const cpu_conv_geom *g, const float *x, float *cols)
 {
     const mlopt_conv2d_params *p = g->p;
+#if defined(CPU_HAVE_AVX2_KERNELS)
+    if (g->rows_avx512) {
+        cpu_im2col_s1_avx512(&g->ig, x, cols);
+        return;
+    }
+#endif
     for (int ci = 0; ci < g->cg; ci++)
         for (int kr = 0; kr < p->r; kr++)
             for (int ks = 0; ks < p->s; ks++) {
                 float *row = cols + (((size_t)ci * p->r + kr) * p->s + ks) * g->ohw;
                 const float *xc = x + (size_t)ci * g->hw;
+                int ix0 = -p->pad_w + ks * p->dil_w, lo, hi;
+                cpu_conv_inside(ix0, p->stride_w, p->w, p->ow, &lo, &hi);
                 for (int oy = 0; oy < p->oh; oy++) {
                     int iy = oy * p->stride_h - p->pad_h + kr * p->dil_h;
                     float *out = row + (size_t)oy * p->ow;
@@ -162,42 +193,45 @@ static void cpu_im2col(const cpu_conv_geom *g, const float *x, float *cols)
                         continue;
                     }
                     const float *xr = xc + (size_t)iy * p->w;
-                    int ix0 = -p->pad_w + ks * p->dil_w, lo, hi;
-                    cpu_conv_inside(ix0, p->stride_w, p->w, p->ow, &lo, &hi);
                     for (int ox = 0; ox < lo; ox++)
                         out[ox] = 0.0f;
-                    if (p->stride_w == 1) {
-                        if (hi > lo)
-                            memcpy(out + lo, xr + ix0 + lo, (size_t)(hi - lo) * sizeof(float));
-                    } else {
+                    if (p->stride_w == 1)
+                        cpu_copy_short(out + lo, xr + ix0 + lo, hi - lo);
+                    else
                         for (int ox = lo; ox < hi; ox++)
                             out[ox] = xr[ox * p->stride_w + ix0];
-                    }
-                    for (int ox = hi > lo ? hi : lo; ox < p->ow; ox++)
+                    for (int ox = hi; ox < p->ow; ox++)
                         out[ox] = 0.0f;
                 }
             }
 }
 
-/* dx[ci][iy][ix] += cols[...] for every column entry inside the image. */
+/* dx[ci][iy][ix] += cols[...] for every column entry inside the image
+ * (column range per tap found once, as in im2col). */
 static void cpu_col2im(const cpu_conv_geom *g, const float *cols, float *dx)
 {
     const mlopt_conv2d_params *p = g->p;
+#if defined(CPU_HAVE_AVX2_KERNELS)
+    if (g->rows_avx512) {
+        cpu_col2im_s1_avx512(&g->ig, cols, dx);
+        return;
+    }
+#endif
     for (int ci = 0; ci < g->cg; ci++)
         for (int kr = 0; kr < p->r; kr++)
             for (int ks = 0; ks < p->s; ks++) {
                 const float *row = cols + (((size_t)ci * p->r + kr) * p->s + ks) * g->ohw;
                 float *dc = dx + (size_t)ci * g->hw;
+                int ix0 = -p->pad_w + ks * p->dil_w, lo, hi;
+                cpu_conv_inside(ix0, p->stride_w, p->w, p->ow, &lo, &hi);
                 for (int oy = 0; oy < p->oh; oy++) {
                     int iy = oy * p->stride_h - p->pad_h + kr * p->dil_h;
                     if (iy < 0 || iy >= p->h)
                         continue;
-                    const float *in = row + (size_t)oy * p->ow;
-                    float *dr = dc + (size_t)iy * p->w;
-                    int ix0 = -p->pad_w + ks * p->dil_w, lo, hi;
-                    cpu_conv_inside(ix0, p->stride_w, p->w, p->ow, &lo, &hi);
+                    const float *restrict in = row + (size_t)oy * p->ow;
+                    float *restrict dr = dc + (size_t)iy * p->w;
                     if (p->stride_w == 1) {
-                        float *d = dr + ix0;
+                        float *restrict d = dr + ix0;
                         for (int ox = lo; ox < hi; ox++)
                             d[ox] += in[ox];
                     } else {

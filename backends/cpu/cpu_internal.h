@@ -185,6 +185,14 @@ void cpu_conv_direct_c1_dw3x3_avx2(int w_in, int oh, int ow, int kg, const float
                                    const float *dy, int accumulate, float *dw);
 void cpu_microkernel_avx512(int kc, const float *apanel, const float *bpanel, float alpha,
                             float beta, float *c, int ldc, int mr, int nr);
+/* cpu_conv_avx512.c: im2col / col2im (accumulating) of one group of one
+ * image, for stride_w == dil_w == 1 */
+typedef struct cpu_im2col_geom {
+    int cg, h, w, r, s, oh, ow;
+    int stride_h, pad_h, pad_w, dil_h, dil_w;
+} cpu_im2col_geom;
+void cpu_im2col_s1_avx512(const cpu_im2col_geom *g, const float *x, float *cols);
+void cpu_col2im_s1_avx512(const cpu_im2col_geom *g, const float *cols, float *dx);
 /* cpu_gemm_small_avx512.c: unpacked GEMMs for problems too small to
  * repay packing.  nn: B not transposed, k cut in kc_max slices like the
  * blocked path (same bits); dot: A not transposed, B transposed. */
