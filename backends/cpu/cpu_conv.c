@@ -252,6 +252,8 @@ typedef struct cpu_conv_job {
     int partials;     /* backward-filter accumulates into conv_dw scratch */
     int failed;
     int direct_c1;   /* forward: one input channel per group, direct AVX2 loop */
+    const float *wpack; /* forward / backward-data: op(W) per group packed once */
+    size_t wpack_stride; /* floats per group in wpack */
     int touched[CPU_MAX_THREADS]; /* backward-filter: chunk wrote a partial */
 } cpu_conv_job;
 
@@ -284,9 +286,16 @@ static void cpu_conv_forward_images(void *arg, size_t begin, size_t end, int thr
                 cpu_im2col(g, x, c);
                 cols = c;
             }
-            if (cpu_gemm_dispatch(j->ctx, gt, 0, 0, g->kg, (int)g->ohw, (int)g->crs, 1.0f,
-                                  j->w + (size_t)grp * g->kg * g->crs, (int)g->crs, cols,
-                                  (int)g->ohw, 0.0f, y, (int)g->ohw, "conv2d_forward"))
+            int rc = j->wpack
+                         ? cpu_gemm_dispatch_packed_a(j->ctx, gt, g->kg, (int)g->ohw, (int)g->crs,
+                                                      j->wpack + grp * j->wpack_stride, 0, cols,
+                                                      (int)g->ohw, 0.0f, y, (int)g->ohw,
+                                                      "conv2d_forward")
+                         : cpu_gemm_dispatch(j->ctx, gt, 0, 0, g->kg, (int)g->ohw, (int)g->crs,
+                                             1.0f, j->w + (size_t)grp * g->kg * g->crs,
+                                             (int)g->crs, cols, (int)g->ohw, 0.0f, y,
+                                             (int)g->ohw, "conv2d_forward");
+            if (rc)
                 j->failed = 1;
             if (j->bias)
                 for (int ko = 0; ko < g->kg; ko++) {
@@ -318,9 +327,15 @@ static void cpu_conv_backward_data_images(void *arg, size_t begin, size_t end, i
                 continue;
             }
             float *c = cpu_conv_cols(j, thread);
-            if (cpu_gemm_dispatch(j->ctx, gt, 1, 0, (int)g->crs, (int)g->ohw, g->kg, 1.0f, w,
-                                  (int)g->crs, dy, (int)g->ohw, 0.0f, c, (int)g->ohw,
-                                  "conv2d_backward_data"))
+            int rc = j->wpack
+                         ? cpu_gemm_dispatch_packed_a(j->ctx, gt, (int)g->crs, (int)g->ohw, g->kg,
+                                                      j->wpack + grp * j->wpack_stride, 0, dy,
+                                                      (int)g->ohw, 0.0f, c, (int)g->ohw,
+                                                      "conv2d_backward_data")
+                         : cpu_gemm_dispatch(j->ctx, gt, 1, 0, (int)g->crs, (int)g->ohw, g->kg,
+                                             1.0f, w, (int)g->crs, dy, (int)g->ohw, 0.0f, c,
+                                             (int)g->ohw, "conv2d_backward_data");
+            if (rc)
                 j->failed = 1;
             memset(dx, 0, (size_t)g->cg * g->hw * sizeof(float));
             cpu_col2im(g, c, dx);
@@ -408,6 +423,28 @@ static int cpu_conv_prepare(mlopt_backend_ctx *ctx, cpu_conv_job *j, const char 
     return 0;
 }
 
+/* Packs op(W) of every group once for the per-image GEMMs (W for the
+ * forward product, W^T for backward-data's), which otherwise each re-pack
+ * (transpose) the same weights.  Only worth it with several images; the
+ * packed panels and hence the results are the same either way. */
+static int cpu_conv_pack_weights(mlopt_backend_ctx *ctx, cpu_conv_job *j, int trans, int m, int k,
+                                 const char *call)
+{
+    const cpu_conv_geom *g = j->g;
+    size_t per = cpu_gemm_packed_a_floats(ctx, m, k);
+    if (per == 0 || g->p->n < 2 || cpu_gemm_is_small(ctx, trans, 0, m, (int)g->ohw, k))
+        return 0;
+    float *dst = cpu_scratch_reserve(ctx, &ctx->conv_wpack, per * g->p->groups * sizeof(float), call);
+    if (!dst)
+        return 1;
+    for (int grp = 0; grp < g->p->groups; grp++)
+        cpu_gemm_pack_a(ctx, trans, m, k, j->w + (size_t)grp * g->kg * g->crs, (int)g->crs,
+                        dst + grp * per);
+    j->wpack = dst;
+    j->wpack_stride = per;
+    return 0;
+}
+
 static int cpu_conv_run(mlopt_backend_ctx *ctx, cpu_conv_job *j, cpu_parallel_fn fn,
                         const char *call)
 {
@@ -448,6 +485,8 @@ int cpu_conv2d_forward(mlopt_backend_ctx *ctx, const mlopt_conv2d_params *p, mlo
                   p->oh == p->h - p->r + 1 && p->ow == p->w - p->s + 1;
     if (cpu_conv_prepare(ctx, &j, call, 0))
         return 1;
+    if (!j.direct_c1 && cpu_conv_pack_weights(ctx, &j, 0, g.kg, (int)g.crs, call))
+        return 1;
     return cpu_conv_run(ctx, &j, cpu_conv_forward_images, call);
 }
 
@@ -469,6 +508,9 @@ int cpu_conv2d_backward_data(mlopt_backend_ctx *ctx, const mlopt_conv2d_params *
         return cpu_conv_ref_backward_data(ctx, &g, pdy, pw, pdx);
     cpu_conv_job j = {.ctx = ctx, .g = &g, .dy = pdy, .w = pw, .dx = pdx};
     if (cpu_conv_prepare(ctx, &j, call, 0))
+        return 1;
+    /* pointwise: m = cg, which equals crs */
+    if (cpu_conv_pack_weights(ctx, &j, 1, (int)g.crs, g.kg, call))
         return 1;
     return cpu_conv_run(ctx, &j, cpu_conv_backward_data_images, call);
 }

@@ -67,6 +67,7 @@ typedef struct cpu_gemm_job {
     float *c;
     int ldc;
     mlopt_backend_ctx *ctx;
+    const float *apacked; /* op(A) packed whole by cpu_gemm_pack_a, or NULL */
     int split_n;   /* threads take column stripes (else row stripes) */
     int stripe;    /* stripe width/height, a multiple of NR/MR */
     int nstripes;
@@ -80,8 +81,14 @@ typedef struct cpu_gemm_part {
     const float *a, *b;
     float *c;
     float *pack_a, *pack_b;
+    int row0;          /* first row of this part within C (row stripes) */
     int jc, pc, kc;    /* current block */
 } cpu_gemm_part;
+
+static int cpu_round_up_int(int v, int to)
+{
+    return (v + to - 1) / to * to;
+}
 
 /* Packs op(B)[pc:pc+kc, jc + panel*NR : +NR] as kc rows of NR floats,
  * zero-padding columns beyond n. */
@@ -190,14 +197,19 @@ static void cpu_gemm_part_run(cpu_gemm_part *pt)
             cpu_pack_b_panels(pt, npanels);
             for (int ic = 0; ic < pt->m; ic += kern->mc) {
                 int mc = pt->m - ic < kern->mc ? pt->m - ic : kern->mc;
-                cpu_pack_a_block(pt, ic, mc);
+                const float *ablock = pt->pack_a;
+                if (g->apacked) /* slice pc of all rows, then the block's panels */
+                    ablock = g->apacked + (size_t)pc * cpu_round_up_int(g->m, kern->mr) +
+                             (size_t)(pt->row0 + ic) * pt->kc;
+                else
+                    cpu_pack_a_block(pt, ic, mc);
                 for (int jp = 0; jp < npanels; jp++) {
                     int j0 = jc + jp * kern->nr;
                     int nr = pt->n - j0 < kern->nr ? pt->n - j0 : kern->nr;
                     const float *bpanel = pt->pack_b + (size_t)jp * pt->kc * kern->nr;
                     for (int r = 0; r < mc; r += kern->mr) {
                         int mr = mc - r < kern->mr ? mc - r : kern->mr;
-                        kern->fn(pt->kc, pt->pack_a + (size_t)r * pt->kc, bpanel, g->alpha, beta,
+                        kern->fn(pt->kc, ablock + (size_t)r * pt->kc, bpanel, g->alpha, beta,
                                  pt->c + (size_t)(ic + r) * g->ldc + j0, g->ldc, mr, nr);
                     }
                 }
@@ -232,7 +244,9 @@ static void cpu_gemm_stripes(void *arg, size_t begin, size_t end, int thread)
             if (first >= g->m)
                 continue;
             pt.m = g->m - first < g->stripe ? g->m - first : g->stripe;
-            pt.a = g->trans_a ? g->a + first : g->a + (size_t)first * g->lda;
+            pt.row0 = first;
+            if (g->a)
+                pt.a = g->trans_a ? g->a + first : g->a + (size_t)first * g->lda;
             pt.c = g->c + (size_t)first * g->ldc;
         }
         cpu_gemm_part_run(&pt);
@@ -265,12 +279,13 @@ int cpu_gemm_reserve(mlopt_backend_ctx *ctx, int thread, int m, int n, int k, co
  * thread count, so results are bit-identical across thread counts. */
 static int cpu_gemm_blocked(mlopt_backend_ctx *ctx, int thread, int trans_a, int trans_b, int m,
                             int n, int k, float alpha, const float *a, int lda, const float *b,
-                            int ldb, float beta, float *c, int ldc, const char *call)
+                            int ldb, float beta, float *c, int ldc, const float *apacked,
+                            const char *call)
 {
     const cpu_gemm_kernel *kern = cpu_gemm_pick(ctx);
     cpu_gemm_job g = {.kern = kern, .trans_a = trans_a, .trans_b = trans_b, .m = m, .n = n,
                       .k = k, .alpha = alpha, .beta = beta, .a = a, .lda = lda, .b = b,
-                      .ldb = ldb, .c = c, .ldc = ldc, .ctx = ctx};
+                      .ldb = ldb, .c = c, .ldc = ldc, .ctx = ctx, .apacked = apacked};
     int threads = thread >= 0 ? 1 : cpu_threads(ctx);
     if ((size_t)m * n * k < CPU_GEMM_PARALLEL_MIN_FLOPS)
         threads = 1;
@@ -310,6 +325,22 @@ static int cpu_gemm_blocked(mlopt_backend_ctx *ctx, int thread, int trans_a, int
     return 0;
 }
 
+/* Problems that run on one thread anyway and fit in L2 take the unpacked
+ * kernels of cpu_gemm_small_avx512.c.  The dot-product form needs k long
+ * enough to fill its vectors. */
+int cpu_gemm_is_small(const mlopt_backend_ctx *ctx, int trans_a, int trans_b, int m, int n, int k)
+{
+#if defined(CPU_HAVE_AVX2_KERNELS)
+    if (ctx->reference || ctx->isa < CPU_ISA_AVX512 ||
+        (size_t)m * n * k >= CPU_GEMM_PARALLEL_MIN_FLOPS)
+        return 0;
+    return trans_b ? !trans_a && k >= CPU_GEMM_SMALL_DOT_MIN_K : k >= CPU_GEMM_SMALL_NN_MIN_K;
+#else
+    (void)ctx, (void)trans_a, (void)trans_b, (void)m, (void)n, (void)k;
+    return 0;
+#endif
+}
+
 int cpu_gemm_dispatch(mlopt_backend_ctx *ctx, int thread, int trans_a, int trans_b, int m, int n,
                       int k, float alpha, const float *a, int lda, const float *b, int ldb,
                       float beta, float *c, int ldc, const char *call)
@@ -321,22 +352,52 @@ int cpu_gemm_dispatch(mlopt_backend_ctx *ctx, int thread, int trans_a, int trans
         return 0;
     }
 #if defined(CPU_HAVE_AVX2_KERNELS)
-    /* Problems that run on one thread anyway and fit in L2: no packing.
-     * The dot-product form needs k long enough to fill its vectors. */
-    if (ctx->isa >= CPU_ISA_AVX512 && (size_t)m * n * k < CPU_GEMM_PARALLEL_MIN_FLOPS) {
-        if (!trans_b && k >= CPU_GEMM_SMALL_NN_MIN_K) {
+    if (cpu_gemm_is_small(ctx, trans_a, trans_b, m, n, k)) {
+        if (!trans_b) {
             cpu_gemm_small_nn_avx512(trans_a, m, n, k, cpu_kernel_avx512.kc, alpha, a, lda, b,
                                      ldb, beta, c, ldc);
             return 0;
         }
-        if (!trans_a && k >= CPU_GEMM_SMALL_DOT_MIN_K) {
-            cpu_gemm_small_dot_avx512(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-            return 0;
-        }
+        cpu_gemm_small_dot_avx512(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        return 0;
     }
 #endif
     return cpu_gemm_blocked(ctx, thread, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta,
-                            c, ldc, call);
+                            c, ldc, NULL, call);
+}
+
+size_t cpu_gemm_packed_a_floats(const mlopt_backend_ctx *ctx, int m, int k)
+{
+    if (ctx->reference || m <= 0 || k <= 0)
+        return 0;
+    return (size_t)cpu_round_up_int(m, cpu_gemm_pick(ctx)->mr) * (size_t)k;
+}
+
+/* Every k slice of op(A), each as the MR-row panels cpu_pack_a_block
+ * writes for a block of all m rows. */
+void cpu_gemm_pack_a(mlopt_backend_ctx *ctx, int trans_a, int m, int k, const float *a, int lda,
+                     float *dst)
+{
+    const cpu_gemm_kernel *kern = cpu_gemm_pick(ctx);
+    cpu_gemm_job g = {.kern = kern, .trans_a = trans_a, .m = m, .k = k, .a = a, .lda = lda,
+                      .ctx = ctx};
+    size_t mpad = (size_t)cpu_round_up_int(m, kern->mr);
+    for (int pc = 0; pc < k; pc += kern->kc) {
+        cpu_gemm_part pt = {.g = &g, .m = m, .a = a, .pack_a = dst + (size_t)pc * mpad, .pc = pc,
+                            .kc = k - pc < kern->kc ? k - pc : kern->kc};
+        cpu_pack_a_block(&pt, 0, m);
+    }
+}
+
+int cpu_gemm_dispatch_packed_a(mlopt_backend_ctx *ctx, int thread, int m, int n, int k,
+                               const float *apacked, int trans_b, const float *b, int ldb,
+                               float beta, float *c, int ldc, const char *call)
+{
+    if (m <= 0 || n <= 0 || k <= 0)
+        return cpu_gemm_dispatch(ctx, thread, 0, trans_b, m, n, k, 1.0f, NULL, 1, b, ldb, beta,
+                                 c, ldc, call);
+    return cpu_gemm_blocked(ctx, thread, 0, trans_b, m, n, k, 1.0f, NULL, 1, b, ldb, beta, c,
+                            ldc, apacked, call);
 }
 
 /* Bytes spanned by a rows x cols row-major matrix with row stride ld. */

@@ -69,6 +69,7 @@ struct mlopt_backend_ctx {
     cpu_scratch conv_dw[CPU_MAX_THREADS]; /* per-thread partial filter gradients */
     cpu_scratch gemm_pack_b[CPU_MAX_THREADS]; /* [0] is shared by a pooled GEMM */
     cpu_scratch gemm_pack_a[CPU_MAX_THREADS];
+    cpu_scratch conv_wpack; /* a convolution's weights packed once per call */
 };
 
 /* Records a printf-style message for last_error(); returns 1 so that
@@ -144,6 +145,20 @@ void cpu_gemm_ref(int trans_a, int trans_b, int m, int n, int k, float alpha,
 int cpu_gemm_dispatch(mlopt_backend_ctx *ctx, int thread, int trans_a, int trans_b, int m, int n,
                       int k, float alpha, const float *a, int lda, const float *b, int ldb,
                       float beta, float *c, int ldc, const char *call);
+/* op(A) packed once and used by many GEMMs (a convolution's weights, one
+ * product per image): cpu_gemm_packed_a_floats() floats at dst (0 in
+ * reference mode: then pack nothing and call cpu_gemm_dispatch).  The
+ * product is alpha = 1, C = op(A) op(B) + beta C, bit-identical to
+ * cpu_gemm_dispatch's blocked path on the unpacked A. */
+size_t cpu_gemm_packed_a_floats(const mlopt_backend_ctx *ctx, int m, int k);
+/* The product takes the unpacked small-problem path (then packing A
+ * ahead is wasted work). */
+int cpu_gemm_is_small(const mlopt_backend_ctx *ctx, int trans_a, int trans_b, int m, int n, int k);
+void cpu_gemm_pack_a(mlopt_backend_ctx *ctx, int trans_a, int m, int k, const float *a, int lda,
+                     float *dst);
+int cpu_gemm_dispatch_packed_a(mlopt_backend_ctx *ctx, int thread, int m, int n, int k,
+                               const float *apacked, int trans_b, const float *b, int ldb,
+                               float beta, float *c, int ldc, const char *call);
 /* Sizes worker `thread`'s packing buffers for an m x n x k product. */
 int cpu_gemm_reserve(mlopt_backend_ctx *ctx, int thread, int m, int n, int k, const char *call);
 
