@@ -341,15 +341,19 @@ START_TEST(test_cpu_conv_vs_reference)
 END_TEST
 
 /* With several images, forward and backward-data pack the weights once
- * per call (cpu_gemm_pack_a); one image alone packs them inside its GEMM.
- * The panels are the same, so each image's results must match bit for
- * bit.  Shapes: several k slices (c*r*s = 5*7*7 = 245 > 192 deep), rows
+ * per call (cpu_gemm_pack_a), and on AVX-512 the forward im2col writes
+ * the packed B panels itself (cpu_im2col_packed_avx512); one image alone
+ * packs both inside its GEMM.  The panels are the same, so each image's
+ * results must match bit for bit.  Shapes: several k slices (c*r*s = 5*7*7 = 245 > 192 deep), rows
  * ending inside a micro-tile (k = 13 filters; 245 rows of W^T), groups. */
 START_TEST(test_cpu_conv_packed_weights_bit_identical)
 {
     static const mlopt_conv2d_params cases[] = {
         {3, 5, 12, 11, 13, 7, 7, 1, 1, 3, 3, 1, 1, 1, 0, 0},
         {3, 4, 9, 9, 6, 3, 3, 1, 1, 1, 1, 1, 1, 2, 0, 0},
+        /* rows of 40 pixels: 16-wide pieces, pieces cut at 32-wide panel
+         * edges; vertical stride and dilation */
+        {3, 2, 9, 40, 4, 3, 3, 2, 1, 1, 1, 2, 1, 1, 0, 0},
     };
     harness_backend h;
     open_fast(&h);

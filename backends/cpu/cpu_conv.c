@@ -254,6 +254,7 @@ typedef struct cpu_conv_job {
     int direct_c1;   /* forward: one input channel per group, direct AVX2 loop */
     const float *wpack; /* forward / backward-data: op(W) per group packed once */
     size_t wpack_stride; /* floats per group in wpack */
+    int bpacked_nr, bpacked_kc; /* forward: im2col into the packed B layout (nr 0: off) */
     int touched[CPU_MAX_THREADS]; /* backward-filter: chunk wrote a partial */
 } cpu_conv_job;
 
@@ -280,6 +281,17 @@ static void cpu_conv_forward_images(void *arg, size_t begin, size_t end, int thr
                 continue;
             }
 #endif
+#if defined(CPU_HAVE_AVX2_KERNELS)
+            if (j->bpacked_nr) {
+                float *c = cpu_conv_cols(j, thread);
+                cpu_im2col_packed_avx512(&g->ig, x, j->bpacked_nr, j->bpacked_kc, c);
+                if (cpu_gemm_dispatch_packed_ab(j->ctx, gt, g->kg, (int)g->ohw, (int)g->crs,
+                                                j->wpack + grp * j->wpack_stride, c, 0.0f, y,
+                                                (int)g->ohw, "conv2d_forward"))
+                    j->failed = 1;
+                goto bias;
+            }
+#endif
             const float *cols = x;
             if (!g->pointwise) {
                 float *c = cpu_conv_cols(j, thread);
@@ -297,6 +309,9 @@ static void cpu_conv_forward_images(void *arg, size_t begin, size_t end, int thr
                                              (int)g->ohw, "conv2d_forward");
             if (rc)
                 j->failed = 1;
+#if defined(CPU_HAVE_AVX2_KERNELS)
+        bias:
+#endif
             if (j->bias)
                 for (int ko = 0; ko < g->kg; ko++) {
                     float b = j->bias[grp * g->kg + ko];
@@ -487,6 +502,15 @@ int cpu_conv2d_forward(mlopt_backend_ctx *ctx, const mlopt_conv2d_params *p, mlo
         return 1;
     if (!j.direct_c1 && cpu_conv_pack_weights(ctx, &j, 0, g.kg, (int)g.crs, call))
         return 1;
+    if (j.wpack && g.rows_avx512 && !g.pointwise) {
+        /* the columns go straight into packed panels: size the column
+         * scratch for that layout (zero-padded to whole panels) */
+        cpu_gemm_packed_b_layout(ctx, &j.bpacked_nr, &j.bpacked_kc);
+        size_t floats = (g.ohw + (size_t)j.bpacked_nr - 1) / j.bpacked_nr * j.bpacked_nr * g.crs;
+        for (int t = 0; t < (j.per_thread ? cpu_threads(ctx) : 1); t++)
+            if (!cpu_scratch_reserve(ctx, &ctx->conv_cols[t], floats * sizeof(float), call))
+                return 1;
+    }
     return cpu_conv_run(ctx, &j, cpu_conv_forward_images, call);
 }
 

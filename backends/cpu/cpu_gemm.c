@@ -68,6 +68,7 @@ typedef struct cpu_gemm_job {
     int ldc;
     mlopt_backend_ctx *ctx;
     const float *apacked; /* op(A) packed whole by cpu_gemm_pack_a, or NULL */
+    const float *bpacked; /* op(B) in cpu_gemm_packed_b_layout, or NULL */
     int split_n;   /* threads take column stripes (else row stripes) */
     int stripe;    /* stripe width/height, a multiple of NR/MR */
     int nstripes;
@@ -82,6 +83,7 @@ typedef struct cpu_gemm_part {
     float *c;
     float *pack_a, *pack_b;
     int row0;          /* first row of this part within C (row stripes) */
+    int col0;          /* first column of this part within C (column stripes) */
     int jc, pc, kc;    /* current block */
 } cpu_gemm_part;
 
@@ -194,7 +196,12 @@ static void cpu_gemm_part_run(cpu_gemm_part *pt)
             /* Only the first k slice applies the caller's beta; later
              * slices accumulate into what the first one wrote. */
             float beta = pc == 0 ? g->beta : 1.0f;
-            cpu_pack_b_panels(pt, npanels);
+            const float *bblock = pt->pack_b;
+            if (g->bpacked) /* slice pc of all panels, then this block's first panel */
+                bblock = g->bpacked + (size_t)pc * cpu_round_up_int(g->n, kern->nr) +
+                         (size_t)(pt->col0 + jc) * pt->kc;
+            else
+                cpu_pack_b_panels(pt, npanels);
             for (int ic = 0; ic < pt->m; ic += kern->mc) {
                 int mc = pt->m - ic < kern->mc ? pt->m - ic : kern->mc;
                 const float *ablock = pt->pack_a;
@@ -206,7 +213,7 @@ static void cpu_gemm_part_run(cpu_gemm_part *pt)
                 for (int jp = 0; jp < npanels; jp++) {
                     int j0 = jc + jp * kern->nr;
                     int nr = pt->n - j0 < kern->nr ? pt->n - j0 : kern->nr;
-                    const float *bpanel = pt->pack_b + (size_t)jp * pt->kc * kern->nr;
+                    const float *bpanel = bblock + (size_t)jp * pt->kc * kern->nr;
                     for (int r = 0; r < mc; r += kern->mr) {
                         int mr = mc - r < kern->mr ? mc - r : kern->mr;
                         kern->fn(pt->kc, ablock + (size_t)r * pt->kc, bpanel, g->alpha, beta,
@@ -238,7 +245,9 @@ static void cpu_gemm_stripes(void *arg, size_t begin, size_t end, int thread)
             if (first >= g->n)
                 continue;
             pt.n = g->n - first < g->stripe ? g->n - first : g->stripe;
-            pt.b = g->trans_b ? g->b + (size_t)first * g->ldb : g->b + first;
+            pt.col0 = first;
+            if (g->b)
+                pt.b = g->trans_b ? g->b + (size_t)first * g->ldb : g->b + first;
             pt.c = g->c + first;
         } else {
             if (first >= g->m)
@@ -280,12 +289,13 @@ int cpu_gemm_reserve(mlopt_backend_ctx *ctx, int thread, int m, int n, int k, co
 static int cpu_gemm_blocked(mlopt_backend_ctx *ctx, int thread, int trans_a, int trans_b, int m,
                             int n, int k, float alpha, const float *a, int lda, const float *b,
                             int ldb, float beta, float *c, int ldc, const float *apacked,
-                            const char *call)
+                            const float *bpacked, const char *call)
 {
     const cpu_gemm_kernel *kern = cpu_gemm_pick(ctx);
     cpu_gemm_job g = {.kern = kern, .trans_a = trans_a, .trans_b = trans_b, .m = m, .n = n,
                       .k = k, .alpha = alpha, .beta = beta, .a = a, .lda = lda, .b = b,
-                      .ldb = ldb, .c = c, .ldc = ldc, .ctx = ctx, .apacked = apacked};
+                      .ldb = ldb, .c = c, .ldc = ldc, .ctx = ctx, .apacked = apacked,
+                      .bpacked = bpacked};
     int threads = thread >= 0 ? 1 : cpu_threads(ctx);
     if ((size_t)m * n * k < CPU_GEMM_PARALLEL_MIN_FLOPS)
         threads = 1;
@@ -363,7 +373,7 @@ int cpu_gemm_dispatch(mlopt_backend_ctx *ctx, int thread, int trans_a, int trans
     }
 #endif
     return cpu_gemm_blocked(ctx, thread, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta,
-                            c, ldc, NULL, call);
+                            c, ldc, NULL, NULL, call);
 }
 
 size_t cpu_gemm_packed_a_floats(const mlopt_backend_ctx *ctx, int m, int k)
@@ -397,7 +407,25 @@ int cpu_gemm_dispatch_packed_a(mlopt_backend_ctx *ctx, int thread, int m, int n,
         return cpu_gemm_dispatch(ctx, thread, 0, trans_b, m, n, k, 1.0f, NULL, 1, b, ldb, beta,
                                  c, ldc, call);
     return cpu_gemm_blocked(ctx, thread, 0, trans_b, m, n, k, 1.0f, NULL, 1, b, ldb, beta, c,
-                            ldc, apacked, call);
+                            ldc, apacked, NULL, call);
+}
+
+void cpu_gemm_packed_b_layout(const mlopt_backend_ctx *ctx, int *nr, int *kc)
+{
+    const cpu_gemm_kernel *kern = cpu_gemm_pick(ctx);
+    *nr = kern->nr;
+    *kc = kern->kc;
+}
+
+int cpu_gemm_dispatch_packed_ab(mlopt_backend_ctx *ctx, int thread, int m, int n, int k,
+                                const float *apacked, const float *bpacked, float beta, float *c,
+                                int ldc, const char *call)
+{
+    if (m <= 0 || n <= 0 || k <= 0)
+        return cpu_gemm_dispatch(ctx, thread, 0, 0, m, n, 0, 1.0f, NULL, 1, NULL, 1, beta, c,
+                                 ldc, call);
+    return cpu_gemm_blocked(ctx, thread, 0, 0, m, n, k, 1.0f, NULL, 1, NULL, 1, beta, c, ldc,
+                            apacked, bpacked, call);
 }
 
 /* Bytes spanned by a rows x cols row-major matrix with row stride ld. */

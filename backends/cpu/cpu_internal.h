@@ -159,6 +159,16 @@ void cpu_gemm_pack_a(mlopt_backend_ctx *ctx, int trans_a, int m, int k, const fl
 int cpu_gemm_dispatch_packed_a(mlopt_backend_ctx *ctx, int thread, int m, int n, int k,
                                const float *apacked, int trans_b, const float *b, int ldb,
                                float beta, float *c, int ldc, const char *call);
+/* op(B) produced directly in packed form (a convolution's im2col): for
+ * each k slice pc (kc deep, the last one shorter), for each nr-wide panel
+ * of columns, the slice's rows of nr floats, columns past n zero; slice pc
+ * starts at pc * round_up(n, nr).  With both operands packed the product is
+ * C = op(A) op(B) + beta C, bit-identical to cpu_gemm_dispatch's blocked
+ * path on the unpacked operands. */
+void cpu_gemm_packed_b_layout(const mlopt_backend_ctx *ctx, int *nr, int *kc);
+int cpu_gemm_dispatch_packed_ab(mlopt_backend_ctx *ctx, int thread, int m, int n, int k,
+                                const float *apacked, const float *bpacked, float beta, float *c,
+                                int ldc, const char *call);
 /* Sizes worker `thread`'s packing buffers for an m x n x k product. */
 int cpu_gemm_reserve(mlopt_backend_ctx *ctx, int thread, int m, int n, int k, const char *call);
 
@@ -208,6 +218,9 @@ typedef struct cpu_im2col_geom {
 } cpu_im2col_geom;
 void cpu_im2col_s1_avx512(const cpu_im2col_geom *g, const float *x, float *cols);
 void cpu_col2im_s1_avx512(const cpu_im2col_geom *g, const float *cols, float *dx);
+/* im2col written straight into the packed B layout of cpu_gemm_packed_b_layout */
+void cpu_im2col_packed_avx512(const cpu_im2col_geom *g, const float *x, int nr, int kc,
+                              float *dst);
 /* cpu_gemm_small_avx512.c: unpacked GEMMs for problems too small to
  * repay packing.  nn: B not transposed, k cut in kc_max slices like the
  * blocked path (same bits); dot: A not transposed, B transposed. */
