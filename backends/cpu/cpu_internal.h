@@ -221,6 +221,10 @@ void cpu_col2im_s1_avx512(const cpu_im2col_geom *g, const float *cols, float *dx
 /* im2col written straight into the packed B layout of cpu_gemm_packed_b_layout */
 void cpu_im2col_packed_avx512(const cpu_im2col_geom *g, const float *x, int nr, int kc,
                               float *dst);
+/* cpu_pool_avx512.c: cpu_maxpool2x2_row_avx2 for rows of 1 to 8 outputs
+ * (returns ow), 0 for longer rows */
+int cpu_maxpool2x2_row_avx512(const float *r0, const float *r1, int ow, float *y,
+                              const float *dy, float *d0, float *d1);
 /* cpu_gemm_small_avx512.c: unpacked GEMMs for problems too small to
  * repay packing.  nn: B not transposed, k cut in kc_max slices like the
  * blocked path (same bits); dot: A not transposed, B transposed. */
