@@ -346,6 +346,44 @@ END_TEST
  * packs both inside its GEMM.  The panels are the same, so each image's
  * results must match bit for bit.  Shapes: several k slices (c*r*s = 5*7*7 = 245 > 192 deep), rows
  * ending inside a micro-tile (k = 13 filters; 245 rows of W^T), groups. */
+/* One case of the test below on context h. */
+static void check_packed_case(harness_backend *h, mlopt_conv2d_params p, size_t ci)
+{
+    conv_outsize(&p);
+    size_t xi = (size_t)p.c * p.h * p.w, yi = (size_t)p.k * p.oh * p.ow;
+    size_t nw = (size_t)p.k * (p.c / p.groups) * p.r * p.s;
+    uint32_t seed = 900u + (uint32_t)ci;
+    float *x = rand_floats(&seed, xi * p.n, -1, 1), *w = rand_floats(&seed, nw, -1, 1);
+    float *dy = rand_floats(&seed, yi * p.n, -1, 1);
+    tbuf bx = tnew(h, x, xi * p.n), bw = tnew(h, w, nw), bdy = tnew(h, dy, yi * p.n);
+    tbuf by = tnew(h, NULL, yi * p.n), bdx = tnew(h, NULL, xi * p.n);
+    tbuf by1 = tnew(h, NULL, yi), bdx1 = tnew(h, NULL, xi);
+    ck_assert_int_eq(h->be->conv2d_forward(h->ctx, &p, tref(bx), tref(bw), null_ref(), tref(by)), 0);
+    ck_assert_int_eq(h->be->conv2d_backward_data(h->ctx, &p, tref(bdy), tref(bw), tref(bdx)), 0);
+    float *yall = malloc(yi * p.n * 4), *dxall = malloc(xi * p.n * 4);
+    float *y1 = malloc(yi * 4), *dx1 = malloc(xi * 4);
+    tread(h, by, yall, "y");
+    tread(h, bdx, dxall, "dx");
+    mlopt_conv2d_params one = p;
+    one.n = 1;
+    for (int i = 0; i < p.n; i++) {
+        mlopt_ref rx = tref(bx), rdy = tref(bdy);
+        rx.offset += (size_t)i * xi * sizeof(float);
+        rdy.offset += (size_t)i * yi * sizeof(float);
+        ck_assert_int_eq(h->be->conv2d_forward(h->ctx, &one, rx, tref(bw), null_ref(), tref(by1)), 0);
+        ck_assert_int_eq(h->be->conv2d_backward_data(h->ctx, &one, rdy, tref(bw), tref(bdx1)), 0);
+        tread(h, by1, y1, "y1");
+        tread(h, bdx1, dx1, "dx1");
+        EXPECT(memcmp(y1, yall + (size_t)i * yi, yi * 4) == 0,
+               "case %zu image %d: forward differs alone and in a batch", ci, i);
+        EXPECT(memcmp(dx1, dxall + (size_t)i * xi, xi * 4) == 0,
+               "case %zu image %d: backward-data differs alone and in a batch", ci, i);
+    }
+    free(x), free(w), free(dy), free(yall), free(dxall), free(y1), free(dx1);
+    tfree(h, bx), tfree(h, bw), tfree(h, bdy), tfree(h, by), tfree(h, bdx);
+    tfree(h, by1), tfree(h, bdx1);
+}
+
 START_TEST(test_cpu_conv_packed_weights_bit_identical)
 {
     static const mlopt_conv2d_params cases[] = {
@@ -355,45 +393,19 @@ START_TEST(test_cpu_conv_packed_weights_bit_identical)
          * edges; vertical stride and dilation */
         {3, 2, 9, 40, 4, 3, 3, 2, 1, 1, 1, 2, 1, 1, 0, 0},
     };
-    harness_backend h;
-    open_fast(&h);
-    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
-        mlopt_conv2d_params p = cases[ci];
-        conv_outsize(&p);
-        size_t xi = (size_t)p.c * p.h * p.w, yi = (size_t)p.k * p.oh * p.ow;
-        size_t nw = (size_t)p.k * (p.c / p.groups) * p.r * p.s;
-        uint32_t seed = 900u + (uint32_t)ci;
-        float *x = rand_floats(&seed, xi * p.n, -1, 1), *w = rand_floats(&seed, nw, -1, 1);
-        float *dy = rand_floats(&seed, yi * p.n, -1, 1);
-        tbuf bx = tnew(&h, x, xi * p.n), bw = tnew(&h, w, nw), bdy = tnew(&h, dy, yi * p.n);
-        tbuf by = tnew(&h, NULL, yi * p.n), bdx = tnew(&h, NULL, xi * p.n);
-        tbuf by1 = tnew(&h, NULL, yi), bdx1 = tnew(&h, NULL, xi);
-        ck_assert_int_eq(h.be->conv2d_forward(h.ctx, &p, tref(bx), tref(bw), null_ref(), tref(by)), 0);
-        ck_assert_int_eq(h.be->conv2d_backward_data(h.ctx, &p, tref(bdy), tref(bw), tref(bdx)), 0);
-        float *yall = malloc(yi * p.n * 4), *dxall = malloc(xi * p.n * 4);
-        float *y1 = malloc(yi * 4), *dx1 = malloc(xi * 4);
-        tread(&h, by, yall, "y");
-        tread(&h, bdx, dxall, "dx");
-        mlopt_conv2d_params one = p;
-        one.n = 1;
-        for (int i = 0; i < p.n; i++) {
-            mlopt_ref rx = tref(bx), rdy = tref(bdy);
-            rx.offset += (size_t)i * xi * sizeof(float);
-            rdy.offset += (size_t)i * yi * sizeof(float);
-            ck_assert_int_eq(h.be->conv2d_forward(h.ctx, &one, rx, tref(bw), null_ref(), tref(by1)), 0);
-            ck_assert_int_eq(h.be->conv2d_backward_data(h.ctx, &one, rdy, tref(bw), tref(bdx1)), 0);
-            tread(&h, by1, y1, "y1");
-            tread(&h, bdx1, dx1, "dx1");
-            EXPECT(memcmp(y1, yall + (size_t)i * yi, yi * 4) == 0,
-                   "case %zu image %d: forward differs alone and in a batch", ci, i);
-            EXPECT(memcmp(dx1, dxall + (size_t)i * xi, xi * 4) == 0,
-                   "case %zu image %d: backward-data differs alone and in a batch", ci, i);
-        }
-        free(x), free(w), free(dy), free(yall), free(dxall), free(y1), free(dx1);
-        tfree(&h, bx), tfree(&h, bw), tfree(&h, bdy), tfree(&h, by), tfree(&h, bdx);
-        tfree(&h, by1), tfree(&h, bdx1);
+    /* default threads: images spread over threads, one-thread GEMMs;
+     * 4 threads and 3 images: images in turn, each GEMM split into column
+     * (forward) or row (backward-data) stripes of the packed operands */
+    for (int threads = 0; threads <= 4; threads += 4) {
+        harness_backend h;
+        if (threads)
+            open_threads(&h, threads);
+        else
+            open_fast(&h);
+        for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++)
+            check_packed_case(&h, cases[ci], ci);
+        harness_close(&h);
     }
-    harness_close(&h);
 }
 END_TEST
 
