@@ -82,6 +82,46 @@ static void gemm_sweep(harness_backend *fast)
     harness_close(&ref);
 }
 
+/* Shapes for the unpacked small-problem paths (cpu_gemm_small_avx512.c,
+ * taken below 64^3 multiply-adds on AVX-512 machines): column counts that
+ * end inside each of the four 16-wide vectors of a 64-column block, row
+ * counts that end inside a 6-row (NN) or 4-row (dot) block, column counts
+ * that end inside a 3-column dot block, k across the 192-deep slices the
+ * NN path shares with the blocked one, and k ending inside a 16-wide dot
+ * chunk; strides larger than the rows (their padding must stay intact). */
+START_TEST(test_cpu_gemm_small_shapes_vs_reference)
+{
+    static const gemm_case cases[] = {
+        /* ta tb  m   n    k   (ld*, alpha, beta filled in below) */
+        {0, 0, 5, 65, 16, 0, 0, 0, 1.0f, 0.0f},
+        {1, 0, 7, 47, 33, 0, 0, 0, -0.5f, 1.0f},
+        {0, 0, 13, 129, 40, 0, 0, 0, 2.0f, 0.75f},
+        {1, 0, 1, 17, 400, 0, 0, 0, 1.0f, 0.0f},   /* three k slices */
+        {0, 0, 2, 3, 385, 0, 0, 0, 1.0f, 1.0f},
+        {1, 0, 10, 128, 64, 0, 0, 0, 1.0f, 0.0f},  /* fc2 weight gradient */
+        {1, 0, 9, 676, 32, 0, 0, 0, 1.0f, 0.0f},   /* conv1 data gradient */
+        {0, 1, 64, 10, 128, 0, 0, 0, 1.0f, 0.0f},  /* fc2 forward */
+        {0, 1, 32, 9, 676, 0, 0, 0, 1.0f, 1.0f},   /* conv1 filter gradient */
+        {0, 1, 5, 4, 71, 0, 0, 0, -0.5f, 0.75f},
+        {0, 1, 1, 1, 64, 0, 0, 0, 2.0f, 0.0f},
+        {0, 1, 3, 2, 1000, 0, 0, 0, 1.0f, 0.0f},
+    };
+    harness_backend fast, ref;
+    open_fast(&fast);
+    open_ref(&ref);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        gemm_case g = cases[i];
+        int pad = i % 2 ? 5 : 0;
+        g.lda = (g.ta ? g.m : g.k) + pad;
+        g.ldb = (g.tb ? g.k : g.n) + pad;
+        g.ldc = g.n + 3; /* always a guard zone right of C */
+        compare_gemm(&fast, &ref, &g, 4000u + (uint32_t)i);
+    }
+    harness_close(&fast);
+    harness_close(&ref);
+}
+END_TEST
+
 START_TEST(test_cpu_gemm_vs_reference)
 {
     harness_backend fast;
@@ -277,6 +317,11 @@ static const mlopt_conv2d_params conv_cases[] = {
     {3, 1, 19, 30, 13, 5, 4, 1, 1, 0, 0, 1, 1, 1, 0, 0}, /* 8 filters at once + rest */
     {2, 1, 7, 9, 3, 3, 3, 1, 1, 0, 0, 1, 1, 1, 0, 0},    /* rows shorter than a vector */
     {2, 3, 14, 41, 6, 3, 3, 1, 1, 0, 0, 1, 1, 3, 0, 0},  /* depthwise 3x3, 5 vectors a row */
+    /* AVX-512 masked im2col / col2im rows (cpu_conv_avx512.c): rows of
+     * three 16-lane chunks with padding masked at both ends, vertical
+     * stride and dilation; rows of exactly one chunk */
+    {2, 3, 6, 37, 4, 3, 5, 2, 1, 1, 2, 2, 1, 1, 0, 0},
+    {2, 2, 5, 18, 3, 3, 3, 1, 1, 0, 0, 1, 1, 1, 0, 0},
 };
 
 START_TEST(test_cpu_conv_vs_reference)
@@ -292,6 +337,75 @@ START_TEST(test_cpu_conv_vs_reference)
         compare_conv(&fast, &ref, conv_cases[i], 500u + (uint32_t)i, 1e-4);
     harness_close(&fast);
     harness_close(&ref);
+}
+END_TEST
+
+/* With several images, forward and backward-data pack the weights once
+ * per call (cpu_gemm_pack_a), and on AVX-512 the forward im2col writes
+ * the packed B panels itself (cpu_im2col_packed_avx512); one image alone
+ * packs both inside its GEMM.  The panels are the same, so each image's
+ * results must match bit for bit.  Shapes: several k slices (c*r*s = 5*7*7 = 245 > 192 deep), rows
+ * ending inside a micro-tile (k = 13 filters; 245 rows of W^T), groups. */
+/* One case of the test below on context h. */
+static void check_packed_case(harness_backend *h, mlopt_conv2d_params p, size_t ci)
+{
+    conv_outsize(&p);
+    size_t xi = (size_t)p.c * p.h * p.w, yi = (size_t)p.k * p.oh * p.ow;
+    size_t nw = (size_t)p.k * (p.c / p.groups) * p.r * p.s;
+    uint32_t seed = 900u + (uint32_t)ci;
+    float *x = rand_floats(&seed, xi * p.n, -1, 1), *w = rand_floats(&seed, nw, -1, 1);
+    float *dy = rand_floats(&seed, yi * p.n, -1, 1);
+    tbuf bx = tnew(h, x, xi * p.n), bw = tnew(h, w, nw), bdy = tnew(h, dy, yi * p.n);
+    tbuf by = tnew(h, NULL, yi * p.n), bdx = tnew(h, NULL, xi * p.n);
+    tbuf by1 = tnew(h, NULL, yi), bdx1 = tnew(h, NULL, xi);
+    ck_assert_int_eq(h->be->conv2d_forward(h->ctx, &p, tref(bx), tref(bw), null_ref(), tref(by)), 0);
+    ck_assert_int_eq(h->be->conv2d_backward_data(h->ctx, &p, tref(bdy), tref(bw), tref(bdx)), 0);
+    float *yall = malloc(yi * p.n * 4), *dxall = malloc(xi * p.n * 4);
+    float *y1 = malloc(yi * 4), *dx1 = malloc(xi * 4);
+    tread(h, by, yall, "y");
+    tread(h, bdx, dxall, "dx");
+    mlopt_conv2d_params one = p;
+    one.n = 1;
+    for (int i = 0; i < p.n; i++) {
+        mlopt_ref rx = tref(bx), rdy = tref(bdy);
+        rx.offset += (size_t)i * xi * sizeof(float);
+        rdy.offset += (size_t)i * yi * sizeof(float);
+        ck_assert_int_eq(h->be->conv2d_forward(h->ctx, &one, rx, tref(bw), null_ref(), tref(by1)), 0);
+        ck_assert_int_eq(h->be->conv2d_backward_data(h->ctx, &one, rdy, tref(bw), tref(bdx1)), 0);
+        tread(h, by1, y1, "y1");
+        tread(h, bdx1, dx1, "dx1");
+        EXPECT(memcmp(y1, yall + (size_t)i * yi, yi * 4) == 0,
+               "case %zu image %d: forward differs alone and in a batch", ci, i);
+        EXPECT(memcmp(dx1, dxall + (size_t)i * xi, xi * 4) == 0,
+               "case %zu image %d: backward-data differs alone and in a batch", ci, i);
+    }
+    free(x), free(w), free(dy), free(yall), free(dxall), free(y1), free(dx1);
+    tfree(h, bx), tfree(h, bw), tfree(h, bdy), tfree(h, by), tfree(h, bdx);
+    tfree(h, by1), tfree(h, bdx1);
+}
+
+START_TEST(test_cpu_conv_packed_weights_bit_identical)
+{
+    static const mlopt_conv2d_params cases[] = {
+        {3, 5, 12, 11, 13, 7, 7, 1, 1, 3, 3, 1, 1, 1, 0, 0},
+        {3, 4, 9, 9, 6, 3, 3, 1, 1, 1, 1, 1, 1, 2, 0, 0},
+        /* rows of 40 pixels: 16-wide pieces, pieces cut at 32-wide panel
+         * edges; vertical stride and dilation */
+        {3, 2, 9, 40, 4, 3, 3, 2, 1, 1, 1, 2, 1, 1, 0, 0},
+    };
+    /* default threads: images spread over threads, one-thread GEMMs;
+     * 4 threads and 3 images: images in turn, each GEMM split into column
+     * (forward) or row (backward-data) stripes of the packed operands */
+    for (int threads = 0; threads <= 4; threads += 4) {
+        harness_backend h;
+        if (threads)
+            open_threads(&h, threads);
+        else
+            open_fast(&h);
+        for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++)
+            check_packed_case(&h, cases[ci], ci);
+        harness_close(&h);
+    }
 }
 END_TEST
 
@@ -379,11 +493,13 @@ static Suite *cpu_gemm_suite(void)
     Suite *s = suite_create("cpu_gemm_conv");
     TCase *tc = tcase_create("kernels");
     tcase_add_test(tc, test_cpu_gemm_vs_reference);
+    tcase_add_test(tc, test_cpu_gemm_small_shapes_vs_reference);
     tcase_add_test(tc, test_cpu_gemm_isa_variants_vs_reference);
     tcase_add_test(tc, test_cpu_gemm_alpha_zero_and_empty);
     tcase_add_test(tc, test_cpu_gemm_strided_batched_vs_reference);
     tcase_add_test(tc, test_cpu_ref_gemm_hand_case);
     tcase_add_test(tc, test_cpu_conv_vs_reference);
+    tcase_add_test(tc, test_cpu_conv_packed_weights_bit_identical);
     tcase_add_test(tc, test_cpu_ref_conv_hand_case);
     tcase_add_test(tc, test_cpu_threads_1_vs_2);
     tcase_add_test(tc, test_cpu_set_num_threads);

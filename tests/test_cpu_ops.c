@@ -526,6 +526,12 @@ START_TEST(test_cpu_pool_vs_reference)
         {1, 2, 7, 9, 3, 3, 2, 2, 1, 1, 1, 1, 0, 0},  /* overlapping, padded */
         {3, 1, 10, 6, 3, 2, 1, 1, 1, 0, 2, 1, 0, 0}, /* dilated */
         {64, 32, 26, 26, 2, 2, 2, 2, 0, 0, 1, 1, 0, 0}, /* seed CNN */
+        /* 2x2/2 rows of fewer than 8 outputs (AVX-512 row kernel): the seed
+         * CNN's second pool (odd size, last row and column unused), a
+         * single output per row, exactly 7 */
+        {5, 6, 11, 11, 2, 2, 2, 2, 0, 0, 1, 1, 0, 0},
+        {2, 3, 5, 3, 2, 2, 2, 2, 0, 0, 1, 1, 0, 0},
+        {2, 2, 4, 15, 2, 2, 2, 2, 0, 0, 1, 1, 0, 0},
         {1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 1, 0, 0},
     };
     for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++)

@@ -17,6 +17,8 @@ typedef struct cpu_conv_geom {
     size_t crs;       /* rows of the column matrix: cg * r * s */
     size_t ohw, hw;
     int pointwise;    /* 1x1, stride 1, no padding: cols are x itself */
+    int rows_avx512;  /* im2col / col2im rows by AVX-512 masked moves */
+    cpu_im2col_geom ig;
 } cpu_conv_geom;
 
 static int cpu_conv_check(mlopt_backend_ctx *ctx, const char *call, const mlopt_conv2d_params *p,
@@ -41,6 +43,12 @@ static int cpu_conv_check(mlopt_backend_ctx *ctx, const char *call, const mlopt_
     g->hw = (size_t)p->h * p->w;
     g->pointwise = p->r == 1 && p->s == 1 && p->stride_h == 1 && p->stride_w == 1 &&
                    p->pad_h == 0 && p->pad_w == 0 && p->oh == p->h && p->ow == p->w;
+    g->rows_avx512 = !ctx->reference && ctx->isa >= CPU_ISA_AVX512 && p->stride_w == 1 &&
+                     p->dil_w == 1;
+    g->ig = (cpu_im2col_geom){.cg = g->cg, .h = p->h, .w = p->w, .r = p->r, .s = p->s,
+                              .oh = p->oh, .ow = p->ow, .stride_h = p->stride_h,
+                              .pad_h = p->pad_h, .pad_w = p->pad_w, .dil_h = p->dil_h,
+                              .dil_w = p->dil_w};
     return 0;
 }
 
@@ -145,15 +153,38 @@ static void cpu_conv_inside(int ix0, int stride, int w, int ow, int *lo, int *hi
         *hi = *lo;
 }
 
-/* cols[(ci*r + kr)*s + ks][oy*ow + ox] = x[ci][iy][ix], zero outside. */
+/* Copies n floats; an inline loop rather than memcpy: the rows here are a
+ * few dozen bytes (11 floats for the seed CNN's conv2), where a libc call
+ * costs more than the copy. */
+static inline void cpu_copy_short(float *restrict dst, const float *restrict src, int n)
+{
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int l = 0; l < 8; l++)
+            dst[i + l] = src[i + l];
+    for (; i < n; i++)
+        dst[i] = src[i];
+}
+
+/* cols[(ci*r + kr)*s + ks][oy*ow + ox] = x[ci][iy][ix], zero outside.
+ * The in-image column range of a tap depends only on ks, so it is found
+ * once per tap, not per output row (it takes two integer divisions). */
 static void cpu_im2col(const cpu_conv_geom *g, const float *x, float *cols)
 {
     const mlopt_conv2d_params *p = g->p;
+#if defined(CPU_HAVE_AVX2_KERNELS)
+    if (g->rows_avx512) {
+        cpu_im2col_s1_avx512(&g->ig, x, cols);
+        return;
+    }
+#endif
     for (int ci = 0; ci < g->cg; ci++)
         for (int kr = 0; kr < p->r; kr++)
             for (int ks = 0; ks < p->s; ks++) {
                 float *row = cols + (((size_t)ci * p->r + kr) * p->s + ks) * g->ohw;
                 const float *xc = x + (size_t)ci * g->hw;
+                int ix0 = -p->pad_w + ks * p->dil_w, lo, hi;
+                cpu_conv_inside(ix0, p->stride_w, p->w, p->ow, &lo, &hi);
                 for (int oy = 0; oy < p->oh; oy++) {
                     int iy = oy * p->stride_h - p->pad_h + kr * p->dil_h;
                     float *out = row + (size_t)oy * p->ow;
@@ -162,42 +193,45 @@ static void cpu_im2col(const cpu_conv_geom *g, const float *x, float *cols)
                         continue;
                     }
                     const float *xr = xc + (size_t)iy * p->w;
-                    int ix0 = -p->pad_w + ks * p->dil_w, lo, hi;
-                    cpu_conv_inside(ix0, p->stride_w, p->w, p->ow, &lo, &hi);
                     for (int ox = 0; ox < lo; ox++)
                         out[ox] = 0.0f;
-                    if (p->stride_w == 1) {
-                        if (hi > lo)
-                            memcpy(out + lo, xr + ix0 + lo, (size_t)(hi - lo) * sizeof(float));
-                    } else {
+                    if (p->stride_w == 1)
+                        cpu_copy_short(out + lo, xr + ix0 + lo, hi - lo);
+                    else
                         for (int ox = lo; ox < hi; ox++)
                             out[ox] = xr[ox * p->stride_w + ix0];
-                    }
-                    for (int ox = hi > lo ? hi : lo; ox < p->ow; ox++)
+                    for (int ox = hi; ox < p->ow; ox++)
                         out[ox] = 0.0f;
                 }
             }
 }
 
-/* dx[ci][iy][ix] += cols[...] for every column entry inside the image. */
+/* dx[ci][iy][ix] += cols[...] for every column entry inside the image
+ * (column range per tap found once, as in im2col). */
 static void cpu_col2im(const cpu_conv_geom *g, const float *cols, float *dx)
 {
     const mlopt_conv2d_params *p = g->p;
+#if defined(CPU_HAVE_AVX2_KERNELS)
+    if (g->rows_avx512) {
+        cpu_col2im_s1_avx512(&g->ig, cols, dx);
+        return;
+    }
+#endif
     for (int ci = 0; ci < g->cg; ci++)
         for (int kr = 0; kr < p->r; kr++)
             for (int ks = 0; ks < p->s; ks++) {
                 const float *row = cols + (((size_t)ci * p->r + kr) * p->s + ks) * g->ohw;
                 float *dc = dx + (size_t)ci * g->hw;
+                int ix0 = -p->pad_w + ks * p->dil_w, lo, hi;
+                cpu_conv_inside(ix0, p->stride_w, p->w, p->ow, &lo, &hi);
                 for (int oy = 0; oy < p->oh; oy++) {
                     int iy = oy * p->stride_h - p->pad_h + kr * p->dil_h;
                     if (iy < 0 || iy >= p->h)
                         continue;
-                    const float *in = row + (size_t)oy * p->ow;
-                    float *dr = dc + (size_t)iy * p->w;
-                    int ix0 = -p->pad_w + ks * p->dil_w, lo, hi;
-                    cpu_conv_inside(ix0, p->stride_w, p->w, p->ow, &lo, &hi);
+                    const float *restrict in = row + (size_t)oy * p->ow;
+                    float *restrict dr = dc + (size_t)iy * p->w;
                     if (p->stride_w == 1) {
-                        float *d = dr + ix0;
+                        float *restrict d = dr + ix0;
                         for (int ox = lo; ox < hi; ox++)
                             d[ox] += in[ox];
                     } else {
@@ -218,6 +252,9 @@ typedef struct cpu_conv_job {
     int partials;     /* backward-filter accumulates into conv_dw scratch */
     int failed;
     int direct_c1;   /* forward: one input channel per group, direct AVX2 loop */
+    const float *wpack; /* forward / backward-data: op(W) per group packed once */
+    size_t wpack_stride; /* floats per group in wpack */
+    int bpacked_nr, bpacked_kc; /* forward: im2col into the packed B layout (nr 0: off) */
     int touched[CPU_MAX_THREADS]; /* backward-filter: chunk wrote a partial */
 } cpu_conv_job;
 
@@ -244,16 +281,37 @@ static void cpu_conv_forward_images(void *arg, size_t begin, size_t end, int thr
                 continue;
             }
 #endif
+#if defined(CPU_HAVE_AVX2_KERNELS)
+            if (j->bpacked_nr) {
+                float *c = cpu_conv_cols(j, thread);
+                cpu_im2col_packed_avx512(&g->ig, x, j->bpacked_nr, j->bpacked_kc, c);
+                if (cpu_gemm_dispatch_packed_ab(j->ctx, gt, g->kg, (int)g->ohw, (int)g->crs,
+                                                j->wpack + grp * j->wpack_stride, c, 0.0f, y,
+                                                (int)g->ohw, "conv2d_forward"))
+                    j->failed = 1;
+                goto bias;
+            }
+#endif
             const float *cols = x;
             if (!g->pointwise) {
                 float *c = cpu_conv_cols(j, thread);
                 cpu_im2col(g, x, c);
                 cols = c;
             }
-            if (cpu_gemm_dispatch(j->ctx, gt, 0, 0, g->kg, (int)g->ohw, (int)g->crs, 1.0f,
-                                  j->w + (size_t)grp * g->kg * g->crs, (int)g->crs, cols,
-                                  (int)g->ohw, 0.0f, y, (int)g->ohw, "conv2d_forward"))
+            int rc = j->wpack
+                         ? cpu_gemm_dispatch_packed_a(j->ctx, gt, g->kg, (int)g->ohw, (int)g->crs,
+                                                      j->wpack + grp * j->wpack_stride, 0, cols,
+                                                      (int)g->ohw, 0.0f, y, (int)g->ohw,
+                                                      "conv2d_forward")
+                         : cpu_gemm_dispatch(j->ctx, gt, 0, 0, g->kg, (int)g->ohw, (int)g->crs,
+                                             1.0f, j->w + (size_t)grp * g->kg * g->crs,
+                                             (int)g->crs, cols, (int)g->ohw, 0.0f, y,
+                                             (int)g->ohw, "conv2d_forward");
+            if (rc)
                 j->failed = 1;
+#if defined(CPU_HAVE_AVX2_KERNELS)
+        bias:
+#endif
             if (j->bias)
                 for (int ko = 0; ko < g->kg; ko++) {
                     float b = j->bias[grp * g->kg + ko];
@@ -284,9 +342,15 @@ static void cpu_conv_backward_data_images(void *arg, size_t begin, size_t end, i
                 continue;
             }
             float *c = cpu_conv_cols(j, thread);
-            if (cpu_gemm_dispatch(j->ctx, gt, 1, 0, (int)g->crs, (int)g->ohw, g->kg, 1.0f, w,
-                                  (int)g->crs, dy, (int)g->ohw, 0.0f, c, (int)g->ohw,
-                                  "conv2d_backward_data"))
+            int rc = j->wpack
+                         ? cpu_gemm_dispatch_packed_a(j->ctx, gt, (int)g->crs, (int)g->ohw, g->kg,
+                                                      j->wpack + grp * j->wpack_stride, 0, dy,
+                                                      (int)g->ohw, 0.0f, c, (int)g->ohw,
+                                                      "conv2d_backward_data")
+                         : cpu_gemm_dispatch(j->ctx, gt, 1, 0, (int)g->crs, (int)g->ohw, g->kg,
+                                             1.0f, w, (int)g->crs, dy, (int)g->ohw, 0.0f, c,
+                                             (int)g->ohw, "conv2d_backward_data");
+            if (rc)
                 j->failed = 1;
             memset(dx, 0, (size_t)g->cg * g->hw * sizeof(float));
             cpu_col2im(g, c, dx);
@@ -374,6 +438,28 @@ static int cpu_conv_prepare(mlopt_backend_ctx *ctx, cpu_conv_job *j, const char 
     return 0;
 }
 
+/* Packs op(W) of every group once for the per-image GEMMs (W for the
+ * forward product, W^T for backward-data's), which otherwise each re-pack
+ * (transpose) the same weights.  Only worth it with several images; the
+ * packed panels and hence the results are the same either way. */
+static int cpu_conv_pack_weights(mlopt_backend_ctx *ctx, cpu_conv_job *j, int trans, int m, int k,
+                                 const char *call)
+{
+    const cpu_conv_geom *g = j->g;
+    size_t per = cpu_gemm_packed_a_floats(ctx, m, k);
+    if (per == 0 || g->p->n < 2 || cpu_gemm_is_small(ctx, trans, 0, m, (int)g->ohw, k))
+        return 0;
+    float *dst = cpu_scratch_reserve(ctx, &ctx->conv_wpack, per * g->p->groups * sizeof(float), call);
+    if (!dst)
+        return 1;
+    for (int grp = 0; grp < g->p->groups; grp++)
+        cpu_gemm_pack_a(ctx, trans, m, k, j->w + (size_t)grp * g->kg * g->crs, (int)g->crs,
+                        dst + grp * per);
+    j->wpack = dst;
+    j->wpack_stride = per;
+    return 0;
+}
+
 static int cpu_conv_run(mlopt_backend_ctx *ctx, cpu_conv_job *j, cpu_parallel_fn fn,
                         const char *call)
 {
@@ -414,6 +500,17 @@ int cpu_conv2d_forward(mlopt_backend_ctx *ctx, const mlopt_conv2d_params *p, mlo
                   p->oh == p->h - p->r + 1 && p->ow == p->w - p->s + 1;
     if (cpu_conv_prepare(ctx, &j, call, 0))
         return 1;
+    if (!j.direct_c1 && cpu_conv_pack_weights(ctx, &j, 0, g.kg, (int)g.crs, call))
+        return 1;
+    if (j.wpack && g.rows_avx512 && !g.pointwise) {
+        /* the columns go straight into packed panels: size the column
+         * scratch for that layout (zero-padded to whole panels) */
+        cpu_gemm_packed_b_layout(ctx, &j.bpacked_nr, &j.bpacked_kc);
+        size_t floats = (g.ohw + (size_t)j.bpacked_nr - 1) / j.bpacked_nr * j.bpacked_nr * g.crs;
+        for (int t = 0; t < (j.per_thread ? cpu_threads(ctx) : 1); t++)
+            if (!cpu_scratch_reserve(ctx, &ctx->conv_cols[t], floats * sizeof(float), call))
+                return 1;
+    }
     return cpu_conv_run(ctx, &j, cpu_conv_forward_images, call);
 }
 
@@ -436,7 +533,50 @@ int cpu_conv2d_backward_data(mlopt_backend_ctx *ctx, const mlopt_conv2d_params *
     cpu_conv_job j = {.ctx = ctx, .g = &g, .dy = pdy, .w = pw, .dx = pdx};
     if (cpu_conv_prepare(ctx, &j, call, 0))
         return 1;
+    /* pointwise: m = cg, which equals crs */
+    if (cpu_conv_pack_weights(ctx, &j, 1, (int)g.crs, g.kg, call))
+        return 1;
     return cpu_conv_run(ctx, &j, cpu_conv_backward_data_images, call);
+}
+
+typedef struct cpu_conv_bias_job {
+    const float *dy;
+    float *db;
+    int n, k;
+    size_t ohw;
+    int reference;
+} cpu_conv_bias_job;
+
+/* dbias[ko] = sum over images and pixels of dy, for channels [begin, end) */
+static void cpu_conv_bias_grad_channels(void *arg, size_t begin, size_t end, int thread)
+{
+    (void)thread;
+    const cpu_conv_bias_job *j = arg;
+    for (size_t ko = begin; ko < end; ko++) {
+        double acc = 0.0;
+        for (int ni = 0; ni < j->n; ni++) {
+            const float *d = j->dy + ((size_t)ni * j->k + ko) * j->ohw;
+            if (j->reference) {
+                for (size_t i = 0; i < j->ohw; i++)
+                    acc += d[i];
+                continue;
+            }
+            /* fast path: one image's row in eight float lanes (which
+             * vectorize), rows then added in double */
+            float lane[8] = {0};
+            size_t i = 0;
+            for (; i + 8 <= j->ohw; i += 8)
+                for (int l = 0; l < 8; l++)
+                    lane[l] += d[i + l];
+            double row = 0.0;
+            for (; i < j->ohw; i++)
+                row += d[i];
+            for (int l = 0; l < 8; l++)
+                row += lane[l];
+            acc += row;
+        }
+        j->db[ko] = (float)acc;
+    }
 }
 
 int cpu_conv2d_backward_filter(mlopt_backend_ctx *ctx, const mlopt_conv2d_params *p, mlopt_ref x,
@@ -458,31 +598,14 @@ int cpu_conv2d_backward_filter(mlopt_backend_ctx *ctx, const mlopt_conv2d_params
     ctx->stats.kernels++;
     ctx->stats.submissions++;
     if (pdb) {
-        for (int ko = 0; ko < p->k; ko++) {
-            double acc = 0.0;
-            for (int ni = 0; ni < p->n; ni++) {
-                const float *d = pdy + ((size_t)ni * p->k + ko) * g.ohw;
-                if (ctx->reference) {
-                    for (size_t i = 0; i < g.ohw; i++)
-                        acc += d[i];
-                    continue;
-                }
-                /* fast path: one image's row in eight float lanes (which
-                 * vectorize), rows then added in double */
-                float lane[8] = {0};
-                size_t i = 0;
-                for (; i + 8 <= g.ohw; i += 8)
-                    for (int l = 0; l < 8; l++)
-                        lane[l] += d[i + l];
-                double row = 0.0;
-                for (; i < g.ohw; i++)
-                    row += d[i];
-                for (int l = 0; l < 8; l++)
-                    row += lane[l];
-                acc += row;
-            }
-            pdb[ko] = (float)acc;
-        }
+        cpu_conv_bias_job bj = {.dy = pdy, .db = pdb, .n = p->n, .k = p->k, .ohw = g.ohw,
+                                .reference = ctx->reference};
+        /* channels are independent and each keeps its summation order, so
+         * spreading them over the pool changes no bits */
+        if (ctx->reference || (size_t)p->n * p->k * g.ohw < CPU_PAR_MIN_ELEMS)
+            cpu_conv_bias_grad_channels(&bj, 0, (size_t)p->k, 0);
+        else
+            cpu_threadpool_run(ctx->pool, (size_t)p->k, cpu_conv_bias_grad_channels, &bj);
     }
     if (ctx->reference) {
         cpu_conv_ref_backward_filter(&g, px, pdy, pdw);

@@ -48,6 +48,12 @@ static const cpu_gemm_kernel *cpu_gemm_pick(const mlopt_backend_ctx *ctx)
 /* Below this many multiply-adds a problem runs on one thread: waking the
  * pool would cost more than it saves. */
 #define CPU_GEMM_PARALLEL_MIN_FLOPS ((size_t)64 * 64 * 64)
+/* The small dot-product path wants several full 16-float chunks of k.
+ * The unpacked NN path reads B rows where they lie (unaligned, split
+ * cache lines); with k below 16 (a 3x3 single-channel conv's k = 9) that
+ * costs as much as packing saves, measured on the seed CNN's shapes. */
+#define CPU_GEMM_SMALL_DOT_MIN_K 64
+#define CPU_GEMM_SMALL_NN_MIN_K 16
 
 typedef struct cpu_gemm_job {
     const cpu_gemm_kernel *kern;
@@ -61,6 +67,8 @@ typedef struct cpu_gemm_job {
     float *c;
     int ldc;
     mlopt_backend_ctx *ctx;
+    const float *apacked; /* op(A) packed whole by cpu_gemm_pack_a, or NULL */
+    const float *bpacked; /* op(B) in cpu_gemm_packed_b_layout, or NULL */
     int split_n;   /* threads take column stripes (else row stripes) */
     int stripe;    /* stripe width/height, a multiple of NR/MR */
     int nstripes;
@@ -74,8 +82,15 @@ typedef struct cpu_gemm_part {
     const float *a, *b;
     float *c;
     float *pack_a, *pack_b;
+    int row0;          /* first row of this part within C (row stripes) */
+    int col0;          /* first column of this part within C (column stripes) */
     int jc, pc, kc;    /* current block */
 } cpu_gemm_part;
+
+static int cpu_round_up_int(int v, int to)
+{
+    return (v + to - 1) / to * to;
+}
 
 /* Packs op(B)[pc:pc+kc, jc + panel*NR : +NR] as kc rows of NR floats,
  * zero-padding columns beyond n. */
@@ -181,17 +196,27 @@ static void cpu_gemm_part_run(cpu_gemm_part *pt)
             /* Only the first k slice applies the caller's beta; later
              * slices accumulate into what the first one wrote. */
             float beta = pc == 0 ? g->beta : 1.0f;
-            cpu_pack_b_panels(pt, npanels);
+            const float *bblock = pt->pack_b;
+            if (g->bpacked) /* slice pc of all panels, then this block's first panel */
+                bblock = g->bpacked + (size_t)pc * cpu_round_up_int(g->n, kern->nr) +
+                         (size_t)(pt->col0 + jc) * pt->kc;
+            else
+                cpu_pack_b_panels(pt, npanels);
             for (int ic = 0; ic < pt->m; ic += kern->mc) {
                 int mc = pt->m - ic < kern->mc ? pt->m - ic : kern->mc;
-                cpu_pack_a_block(pt, ic, mc);
+                const float *ablock = pt->pack_a;
+                if (g->apacked) /* slice pc of all rows, then the block's panels */
+                    ablock = g->apacked + (size_t)pc * cpu_round_up_int(g->m, kern->mr) +
+                             (size_t)(pt->row0 + ic) * pt->kc;
+                else
+                    cpu_pack_a_block(pt, ic, mc);
                 for (int jp = 0; jp < npanels; jp++) {
                     int j0 = jc + jp * kern->nr;
                     int nr = pt->n - j0 < kern->nr ? pt->n - j0 : kern->nr;
-                    const float *bpanel = pt->pack_b + (size_t)jp * pt->kc * kern->nr;
+                    const float *bpanel = bblock + (size_t)jp * pt->kc * kern->nr;
                     for (int r = 0; r < mc; r += kern->mr) {
                         int mr = mc - r < kern->mr ? mc - r : kern->mr;
-                        kern->fn(pt->kc, pt->pack_a + (size_t)r * pt->kc, bpanel, g->alpha, beta,
+                        kern->fn(pt->kc, ablock + (size_t)r * pt->kc, bpanel, g->alpha, beta,
                                  pt->c + (size_t)(ic + r) * g->ldc + j0, g->ldc, mr, nr);
                     }
                 }
@@ -220,13 +245,17 @@ static void cpu_gemm_stripes(void *arg, size_t begin, size_t end, int thread)
             if (first >= g->n)
                 continue;
             pt.n = g->n - first < g->stripe ? g->n - first : g->stripe;
-            pt.b = g->trans_b ? g->b + (size_t)first * g->ldb : g->b + first;
+            pt.col0 = first;
+            if (g->b)
+                pt.b = g->trans_b ? g->b + (size_t)first * g->ldb : g->b + first;
             pt.c = g->c + first;
         } else {
             if (first >= g->m)
                 continue;
             pt.m = g->m - first < g->stripe ? g->m - first : g->stripe;
-            pt.a = g->trans_a ? g->a + first : g->a + (size_t)first * g->lda;
+            pt.row0 = first;
+            if (g->a)
+                pt.a = g->trans_a ? g->a + first : g->a + (size_t)first * g->lda;
             pt.c = g->c + (size_t)first * g->ldc;
         }
         cpu_gemm_part_run(&pt);
@@ -259,12 +288,14 @@ int cpu_gemm_reserve(mlopt_backend_ctx *ctx, int thread, int m, int n, int k, co
  * thread count, so results are bit-identical across thread counts. */
 static int cpu_gemm_blocked(mlopt_backend_ctx *ctx, int thread, int trans_a, int trans_b, int m,
                             int n, int k, float alpha, const float *a, int lda, const float *b,
-                            int ldb, float beta, float *c, int ldc, const char *call)
+                            int ldb, float beta, float *c, int ldc, const float *apacked,
+                            const float *bpacked, const char *call)
 {
     const cpu_gemm_kernel *kern = cpu_gemm_pick(ctx);
     cpu_gemm_job g = {.kern = kern, .trans_a = trans_a, .trans_b = trans_b, .m = m, .n = n,
                       .k = k, .alpha = alpha, .beta = beta, .a = a, .lda = lda, .b = b,
-                      .ldb = ldb, .c = c, .ldc = ldc, .ctx = ctx};
+                      .ldb = ldb, .c = c, .ldc = ldc, .ctx = ctx, .apacked = apacked,
+                      .bpacked = bpacked};
     int threads = thread >= 0 ? 1 : cpu_threads(ctx);
     if ((size_t)m * n * k < CPU_GEMM_PARALLEL_MIN_FLOPS)
         threads = 1;
@@ -284,13 +315,16 @@ static int cpu_gemm_blocked(mlopt_backend_ctx *ctx, int thread, int trans_a, int
     /* Split the longer side in whole micro-tiles: two stripes per thread
      * (each stripe packs its own copy of the other operand, so more
      * stripes cost more packing), but at least four micro-tiles wide so
-     * that each packed block is reused enough. */
+     * that each packed block is reused enough -- unless that would leave
+     * threads idle: a CNN layer's 64 x 121 output is only four 32-wide
+     * panels, which the four-tile minimum made one stripe on one thread. */
     g.split_n = n > m; /* rows on ties: duplicated B packing is a plain copy */
     int len = g.split_n ? n : m, unit = g.split_n ? kern->nr : kern->mr;
     int units = (len + unit - 1) / unit;
     int per = (units + 2 * threads - 1) / (2 * threads);
+    int per_thread = (units + threads - 1) / threads;
     if (per < 4)
-        per = 4;
+        per = per_thread < 4 ? per_thread : 4;
     g.stripe = per * unit;
     g.nstripes = (len + g.stripe - 1) / g.stripe;
     atomic_init(&g.next_stripe, 0);
@@ -299,6 +333,22 @@ static int cpu_gemm_blocked(mlopt_backend_ctx *ctx, int thread, int trans_a, int
             return 1;
     cpu_threadpool_run(ctx->pool, (size_t)threads, cpu_gemm_stripes, &g);
     return 0;
+}
+
+/* Problems that run on one thread anyway and fit in L2 take the unpacked
+ * kernels of cpu_gemm_small_avx512.c.  The dot-product form needs k long
+ * enough to fill its vectors. */
+int cpu_gemm_is_small(const mlopt_backend_ctx *ctx, int trans_a, int trans_b, int m, int n, int k)
+{
+#if defined(CPU_HAVE_AVX2_KERNELS)
+    if (ctx->reference || ctx->isa < CPU_ISA_AVX512 ||
+        (size_t)m * n * k >= CPU_GEMM_PARALLEL_MIN_FLOPS)
+        return 0;
+    return trans_b ? !trans_a && k >= CPU_GEMM_SMALL_DOT_MIN_K : k >= CPU_GEMM_SMALL_NN_MIN_K;
+#else
+    (void)ctx, (void)trans_a, (void)trans_b, (void)m, (void)n, (void)k;
+    return 0;
+#endif
 }
 
 int cpu_gemm_dispatch(mlopt_backend_ctx *ctx, int thread, int trans_a, int trans_b, int m, int n,
@@ -311,8 +361,71 @@ int cpu_gemm_dispatch(mlopt_backend_ctx *ctx, int thread, int trans_a, int trans
         cpu_gemm_ref(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
         return 0;
     }
+#if defined(CPU_HAVE_AVX2_KERNELS)
+    if (cpu_gemm_is_small(ctx, trans_a, trans_b, m, n, k)) {
+        if (!trans_b) {
+            cpu_gemm_small_nn_avx512(trans_a, m, n, k, cpu_kernel_avx512.kc, alpha, a, lda, b,
+                                     ldb, beta, c, ldc);
+            return 0;
+        }
+        cpu_gemm_small_dot_avx512(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        return 0;
+    }
+#endif
     return cpu_gemm_blocked(ctx, thread, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta,
-                            c, ldc, call);
+                            c, ldc, NULL, NULL, call);
+}
+
+size_t cpu_gemm_packed_a_floats(const mlopt_backend_ctx *ctx, int m, int k)
+{
+    if (ctx->reference || m <= 0 || k <= 0)
+        return 0;
+    return (size_t)cpu_round_up_int(m, cpu_gemm_pick(ctx)->mr) * (size_t)k;
+}
+
+/* Every k slice of op(A), each as the MR-row panels cpu_pack_a_block
+ * writes for a block of all m rows. */
+void cpu_gemm_pack_a(mlopt_backend_ctx *ctx, int trans_a, int m, int k, const float *a, int lda,
+                     float *dst)
+{
+    const cpu_gemm_kernel *kern = cpu_gemm_pick(ctx);
+    cpu_gemm_job g = {.kern = kern, .trans_a = trans_a, .m = m, .k = k, .a = a, .lda = lda,
+                      .ctx = ctx};
+    size_t mpad = (size_t)cpu_round_up_int(m, kern->mr);
+    for (int pc = 0; pc < k; pc += kern->kc) {
+        cpu_gemm_part pt = {.g = &g, .m = m, .a = a, .pack_a = dst + (size_t)pc * mpad, .pc = pc,
+                            .kc = k - pc < kern->kc ? k - pc : kern->kc};
+        cpu_pack_a_block(&pt, 0, m);
+    }
+}
+
+int cpu_gemm_dispatch_packed_a(mlopt_backend_ctx *ctx, int thread, int m, int n, int k,
+                               const float *apacked, int trans_b, const float *b, int ldb,
+                               float beta, float *c, int ldc, const char *call)
+{
+    if (m <= 0 || n <= 0 || k <= 0)
+        return cpu_gemm_dispatch(ctx, thread, 0, trans_b, m, n, k, 1.0f, NULL, 1, b, ldb, beta,
+                                 c, ldc, call);
+    return cpu_gemm_blocked(ctx, thread, 0, trans_b, m, n, k, 1.0f, NULL, 1, b, ldb, beta, c,
+                            ldc, apacked, NULL, call);
+}
+
+void cpu_gemm_packed_b_layout(const mlopt_backend_ctx *ctx, int *nr, int *kc)
+{
+    const cpu_gemm_kernel *kern = cpu_gemm_pick(ctx);
+    *nr = kern->nr;
+    *kc = kern->kc;
+}
+
+int cpu_gemm_dispatch_packed_ab(mlopt_backend_ctx *ctx, int thread, int m, int n, int k,
+                                const float *apacked, const float *bpacked, float beta, float *c,
+                                int ldc, const char *call)
+{
+    if (m <= 0 || n <= 0 || k <= 0)
+        return cpu_gemm_dispatch(ctx, thread, 0, 0, m, n, 0, 1.0f, NULL, 1, NULL, 1, beta, c,
+                                 ldc, call);
+    return cpu_gemm_blocked(ctx, thread, 0, 0, m, n, k, 1.0f, NULL, 1, NULL, 1, beta, c, ldc,
+                            apacked, bpacked, call);
 }
 
 /* Bytes spanned by a rows x cols row-major matrix with row stride ld. */

@@ -69,6 +69,7 @@ struct mlopt_backend_ctx {
     cpu_scratch conv_dw[CPU_MAX_THREADS]; /* per-thread partial filter gradients */
     cpu_scratch gemm_pack_b[CPU_MAX_THREADS]; /* [0] is shared by a pooled GEMM */
     cpu_scratch gemm_pack_a[CPU_MAX_THREADS];
+    cpu_scratch conv_wpack; /* a convolution's weights packed once per call */
 };
 
 /* Records a printf-style message for last_error(); returns 1 so that
@@ -144,6 +145,30 @@ void cpu_gemm_ref(int trans_a, int trans_b, int m, int n, int k, float alpha,
 int cpu_gemm_dispatch(mlopt_backend_ctx *ctx, int thread, int trans_a, int trans_b, int m, int n,
                       int k, float alpha, const float *a, int lda, const float *b, int ldb,
                       float beta, float *c, int ldc, const char *call);
+/* op(A) packed once and used by many GEMMs (a convolution's weights, one
+ * product per image): cpu_gemm_packed_a_floats() floats at dst (0 in
+ * reference mode: then pack nothing and call cpu_gemm_dispatch).  The
+ * product is alpha = 1, C = op(A) op(B) + beta C, bit-identical to
+ * cpu_gemm_dispatch's blocked path on the unpacked A. */
+size_t cpu_gemm_packed_a_floats(const mlopt_backend_ctx *ctx, int m, int k);
+/* The product takes the unpacked small-problem path (then packing A
+ * ahead is wasted work). */
+int cpu_gemm_is_small(const mlopt_backend_ctx *ctx, int trans_a, int trans_b, int m, int n, int k);
+void cpu_gemm_pack_a(mlopt_backend_ctx *ctx, int trans_a, int m, int k, const float *a, int lda,
+                     float *dst);
+int cpu_gemm_dispatch_packed_a(mlopt_backend_ctx *ctx, int thread, int m, int n, int k,
+                               const float *apacked, int trans_b, const float *b, int ldb,
+                               float beta, float *c, int ldc, const char *call);
+/* op(B) produced directly in packed form (a convolution's im2col): for
+ * each k slice pc (kc deep, the last one shorter), for each nr-wide panel
+ * of columns, the slice's rows of nr floats, columns past n zero; slice pc
+ * starts at pc * round_up(n, nr).  With both operands packed the product is
+ * C = op(A) op(B) + beta C, bit-identical to cpu_gemm_dispatch's blocked
+ * path on the unpacked operands. */
+void cpu_gemm_packed_b_layout(const mlopt_backend_ctx *ctx, int *nr, int *kc);
+int cpu_gemm_dispatch_packed_ab(mlopt_backend_ctx *ctx, int thread, int m, int n, int k,
+                                const float *apacked, const float *bpacked, float beta, float *c,
+                                int ldc, const char *call);
 /* Sizes worker `thread`'s packing buffers for an m x n x k product. */
 int cpu_gemm_reserve(mlopt_backend_ctx *ctx, int thread, int m, int n, int k, const char *call);
 
@@ -185,6 +210,29 @@ void cpu_conv_direct_c1_dw3x3_avx2(int w_in, int oh, int ow, int kg, const float
                                    const float *dy, int accumulate, float *dw);
 void cpu_microkernel_avx512(int kc, const float *apanel, const float *bpanel, float alpha,
                             float beta, float *c, int ldc, int mr, int nr);
+/* cpu_conv_avx512.c: im2col / col2im (accumulating) of one group of one
+ * image, for stride_w == dil_w == 1 */
+typedef struct cpu_im2col_geom {
+    int cg, h, w, r, s, oh, ow;
+    int stride_h, pad_h, pad_w, dil_h, dil_w;
+} cpu_im2col_geom;
+void cpu_im2col_s1_avx512(const cpu_im2col_geom *g, const float *x, float *cols);
+void cpu_col2im_s1_avx512(const cpu_im2col_geom *g, const float *cols, float *dx);
+/* im2col written straight into the packed B layout of cpu_gemm_packed_b_layout */
+void cpu_im2col_packed_avx512(const cpu_im2col_geom *g, const float *x, int nr, int kc,
+                              float *dst);
+/* cpu_pool_avx512.c: cpu_maxpool2x2_row_avx2 for rows of 1 to 8 outputs
+ * (returns ow), 0 for longer rows */
+int cpu_maxpool2x2_row_avx512(const float *r0, const float *r1, int ow, float *y,
+                              const float *dy, float *d0, float *d1);
+/* cpu_gemm_small_avx512.c: unpacked GEMMs for problems too small to
+ * repay packing.  nn: B not transposed, k cut in kc_max slices like the
+ * blocked path (same bits); dot: A not transposed, B transposed. */
+void cpu_gemm_small_nn_avx512(int trans_a, int m, int n, int k, int kc_max, float alpha,
+                              const float *a, int lda, const float *b, int ldb, float beta,
+                              float *c, int ldc);
+void cpu_gemm_small_dot_avx512(int m, int n, int k, float alpha, const float *a, int lda,
+                               const float *b, int ldb, float beta, float *c, int ldc);
 #endif
 
 #endif

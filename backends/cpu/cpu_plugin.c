@@ -186,6 +186,7 @@ static void cpu_destroy(mlopt_backend_ctx *ctx)
         cpu_scratch_release(&ctx->gemm_pack_a[i]);
         cpu_scratch_release(&ctx->gemm_pack_b[i]);
     }
+    cpu_scratch_release(&ctx->conv_wpack);
     free(ctx);
 }
 

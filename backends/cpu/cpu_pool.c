@@ -10,6 +10,7 @@
 typedef struct cpu_pool_job {
     int mode;
     int use_avx2;
+    int use_avx512;
     const mlopt_pool2d_params *p;
     const float *x, *dy;
     float *y, *dx;
@@ -52,7 +53,8 @@ static int cpu_pool_is_2x2s2(const mlopt_pool2d_params *p)
 /* Max pooling, all windows inside: forward, or backward when dx != NULL
  * (the gradient of each output goes to the first maximum of its window). */
 static void cpu_maxpool_interior_plane(const mlopt_pool2d_params *p, int use_avx2,
-                                       const float *x, float *y, const float *dy, float *dx)
+                                       int use_avx512, const float *x, float *y,
+                                       const float *dy, float *dx)
 {
     if (cpu_pool_is_2x2s2(p)) {
         /* the classic 2x2/2 pooling, straight-line code */
@@ -65,8 +67,10 @@ static void cpu_maxpool_interior_plane(const mlopt_pool2d_params *p, int use_avx
 #if defined(CPU_HAVE_AVX2_KERNELS)
             if (use_avx2)
                 ox = cpu_maxpool2x2_row_avx2(r0, r1, p->ow, yr, dyr, d0, d1);
+            if (use_avx512 && ox == 0)
+                ox = cpu_maxpool2x2_row_avx512(r0, r1, p->ow, yr, dyr, d0, d1);
 #else
-            (void)use_avx2;
+            (void)use_avx2, (void)use_avx512;
 #endif
             for (; ox < p->ow; ox++) {
                 float a = r0[2 * ox], b = r0[2 * ox + 1], c = r1[2 * ox], d = r1[2 * ox + 1];
@@ -130,7 +134,7 @@ static void cpu_pool_forward_planes(void *arg, size_t begin, size_t end, int thr
         const float *x = j->x + plane * p->h * p->w;
         float *y = j->y + plane * p->oh * p->ow;
         if (fast) {
-            cpu_maxpool_interior_plane(p, j->use_avx2, x, y, NULL, NULL);
+            cpu_maxpool_interior_plane(p, j->use_avx2, j->use_avx512, x, y, NULL, NULL);
             continue;
         }
         for (int oy = 0; oy < p->oh; oy++)
@@ -182,12 +186,12 @@ static void cpu_pool_backward_planes(void *arg, size_t begin, size_t end, int th
                     dx[(size_t)iy * p->w + ix] = 0.0f;
             memset(dx + (size_t)2 * p->oh * p->w, 0,
                    (size_t)(p->h - 2 * p->oh) * p->w * sizeof(float));
-            cpu_maxpool_interior_plane(p, j->use_avx2, x, NULL, dy, dx);
+            cpu_maxpool_interior_plane(p, j->use_avx2, j->use_avx512, x, NULL, dy, dx);
             continue;
         }
         memset(dx, 0, (size_t)p->h * p->w * sizeof(float));
         if (fast) {
-            cpu_maxpool_interior_plane(p, j->use_avx2, x, NULL, dy, dx);
+            cpu_maxpool_interior_plane(p, j->use_avx2, j->use_avx512, x, NULL, dy, dx);
             continue;
         }
         for (int oy = 0; oy < p->oh; oy++)
@@ -258,7 +262,8 @@ int cpu_pool2d_forward(mlopt_backend_ctx *ctx, int mode, const mlopt_pool2d_para
     if (cpu_pool_check(ctx, call, mode, p))
         return 1;
     size_t planes = (size_t)p->n * p->c;
-    cpu_pool_job j = {.mode = mode, .p = p, .use_avx2 = ctx->use_avx2};
+    cpu_pool_job j = {.mode = mode, .p = p, .use_avx2 = ctx->use_avx2,
+                     .use_avx512 = ctx->use_avx2 && ctx->isa >= CPU_ISA_AVX512};
     if (!(j.x = cpu_fptr(ctx, x, planes * p->h * p->w, call, "x")) ||
         !(j.y = cpu_fptr(ctx, y, planes * p->oh * p->ow, call, "y")))
         return 1;
@@ -278,7 +283,8 @@ int cpu_pool2d_backward(mlopt_backend_ctx *ctx, int mode, const mlopt_pool2d_par
     if (cpu_pool_check(ctx, call, mode, p))
         return 1;
     size_t planes = (size_t)p->n * p->c;
-    cpu_pool_job j = {.mode = mode, .p = p, .use_avx2 = ctx->use_avx2};
+    cpu_pool_job j = {.mode = mode, .p = p, .use_avx2 = ctx->use_avx2,
+                     .use_avx512 = ctx->use_avx2 && ctx->isa >= CPU_ISA_AVX512};
     if (mode == MLOPT_POOL_MAX && !(j.x = cpu_fptr(ctx, x, planes * p->h * p->w, call, "x")))
         return 1;
     if (!(j.dy = cpu_fptr(ctx, dy, planes * p->oh * p->ow, call, "dy")) ||

@@ -1,0 +1,156 @@
+/* AVX-512 im2col and col2im for unit horizontal stride and dilation.  A
+ * row of the column matrix is ow floats from one input row (11 for the
+ * seed CNN's conv2): a scalar copy or a memcpy call per row cost more than
+ * the GEMM's packing of the same data (~10 % of a training step).  Here a
+ * row is one masked load and one masked store per 16 columns; lanes that
+ * fall in the padding are masked off the load (so never read) and stored
+ * as zeros.  col2im adds in the scalar code's order (tap by tap), so
+ * results are bit-identical to it.  Compiled with -mavx512f; called only
+ * when cpu_detect_features() found AVX-512F. */
+#include <immintrin.h>
+#include <stdint.h>
+
+#include "cpu_internal.h"
+
+/* Lanes [a, b) of a 16-lane chunk, clamped to it. */
+static inline __mmask16 cpu_lanes(int a, int b)
+{
+    if (a < 0)
+        a = 0;
+    if (b > 16)
+        b = 16;
+    if (b <= a)
+        return 0;
+    return (__mmask16)((((uint32_t)1 << b) - 1u) & ~(((uint32_t)1 << a) - 1u));
+}
+
+/* Input pixels of a row as an address even when ix lies in the padding:
+ * only lanes inside [0, w) are ever dereferenced. */
+static inline const float *cpu_at(const float *row, int ix)
+{
+    return (const float *)((uintptr_t)row + (uintptr_t)((intptr_t)ix * (intptr_t)sizeof(float)));
+}
+
+static inline float *cpu_at_mut(float *row, int ix)
+{
+    return (float *)((uintptr_t)row + (uintptr_t)((intptr_t)ix * (intptr_t)sizeof(float)));
+}
+
+void cpu_im2col_s1_avx512(const cpu_im2col_geom *g, const float *x, float *cols)
+{
+    const size_t hw = (size_t)g->h * g->w, ohw = (size_t)g->oh * g->ow;
+    const __m512 zero = _mm512_setzero_ps();
+    for (size_t off = 0; off < (size_t)g->cg * hw; off += 16)
+        _mm_prefetch((const char *)(x + off), _MM_HINT_T0);
+    for (int ci = 0; ci < g->cg; ci++)
+        for (int kr = 0; kr < g->r; kr++)
+            for (int ks = 0; ks < g->s; ks++) {
+                float *row = cols + (((size_t)ci * g->r + kr) * g->s + ks) * ohw;
+                const float *xc = x + (size_t)ci * hw;
+                /* output column ox reads input column ox + ix0 */
+                int ix0 = ks * g->dil_w - g->pad_w;
+                int lo = -ix0, hi = g->w - ix0; /* in-image outputs: [lo, hi) */
+                for (int oy = 0; oy < g->oh; oy++) {
+                    int iy = oy * g->stride_h - g->pad_h + kr * g->dil_h;
+                    float *out = row + (size_t)oy * g->ow;
+                    int inside = iy >= 0 && iy < g->h;
+                    const float *src = inside ? cpu_at(xc + (size_t)iy * g->w, ix0) : NULL;
+                    for (int ox = 0; ox < g->ow; ox += 16) {
+                        __mmask16 st = cpu_lanes(0, g->ow - ox);
+                        __m512 v = inside ? _mm512_maskz_loadu_ps(cpu_lanes(lo - ox, hi - ox),
+                                                                  cpu_at(src, ox))
+                                          : zero;
+                        _mm512_mask_storeu_ps(out + ox, st, v);
+                    }
+                }
+            }
+}
+
+void cpu_col2im_s1_avx512(const cpu_im2col_geom *g, const float *cols, float *dx)
+{
+    const size_t hw = (size_t)g->h * g->w, ohw = (size_t)g->oh * g->ow;
+    for (int ci = 0; ci < g->cg; ci++)
+        for (int kr = 0; kr < g->r; kr++)
+            for (int ks = 0; ks < g->s; ks++) {
+                const float *row = cols + (((size_t)ci * g->r + kr) * g->s + ks) * ohw;
+                float *dc = dx + (size_t)ci * hw;
+                int ix0 = ks * g->dil_w - g->pad_w;
+                int lo = -ix0, hi = g->w - ix0;
+                for (int oy = 0; oy < g->oh; oy++) {
+                    int iy = oy * g->stride_h - g->pad_h + kr * g->dil_h;
+                    if (iy < 0 || iy >= g->h)
+                        continue;
+                    const float *in = row + (size_t)oy * g->ow;
+                    float *d = cpu_at_mut(dc + (size_t)iy * g->w, ix0);
+                    for (int ox = 0; ox < g->ow; ox += 16) {
+                        __mmask16 m = cpu_lanes(lo - ox, (hi < g->ow ? hi : g->ow) - ox);
+                        if (!m)
+                            continue;
+                        __m512 v = _mm512_add_ps(_mm512_maskz_loadu_ps(m, d + ox),
+                                                 _mm512_maskz_loadu_ps(m, in + ox));
+                        _mm512_mask_storeu_ps(d + ox, m, v);
+                    }
+                }
+            }
+}
+
+/* The same columns written straight into the GEMM's packed B layout (see
+ * cpu_gemm_packed_b_layout in cpu_internal.h): no column matrix to write
+ * and read back, no packing copy.  Row q of the column matrix is scattered
+ * over the nr-wide panels: an output row's pixels are contiguous within a
+ * panel, so each piece (at most 16 pixels, never crossing a panel) is
+ * again one masked load and one masked store.  Lanes past the last pixel
+ * of the last panel only meet columns of C that are never stored, but are
+ * zeroed as the GEMM's own packing does, so that stale scratch (NaNs,
+ * denormals) cannot slow the micro-kernel. */
+void cpu_im2col_packed_avx512(const cpu_im2col_geom *g, const float *x, int nr, int kc,
+                              float *dst)
+{
+    const size_t hw = (size_t)g->h * g->w;
+    const int ohw = g->oh * g->ow, crs = g->cg * g->r * g->s;
+    const int np = (ohw + nr - 1) / nr, tail = ohw - (np - 1) * nr; /* pixels in the last panel */
+    const __m512 zero = _mm512_setzero_ps();
+    for (size_t off = 0; off < (size_t)g->cg * hw; off += 16)
+        _mm_prefetch((const char *)(x + off), _MM_HINT_T0);
+    for (int q = 0; q < crs; q++) {
+        int ci = q / (g->r * g->s), kr = q / g->s % g->r, ks = q % g->s;
+        int pc = q / kc * kc, kcs = crs - pc < kc ? crs - pc : kc;
+        /* row q of panel jp is at rowp + jp * kcs * nr */
+        float *rowp = dst + (size_t)pc * np * nr + (size_t)(q - pc) * nr;
+        const size_t pstride = (size_t)kcs * nr;
+        const float *xc = x + (size_t)ci * hw;
+        int ix0 = ks * g->dil_w - g->pad_w;
+        int lo = -ix0, hi = g->w - ix0;
+        /* pixels run on from row to row: panel and lane of the next one,
+         * advanced as pieces are written (no division per piece) */
+        float *panel = rowp;
+        int lane = 0;
+        for (int oy = 0; oy < g->oh; oy++) {
+            int iy = oy * g->stride_h - g->pad_h + kr * g->dil_h;
+            int inside = iy >= 0 && iy < g->h;
+            const float *src = inside ? cpu_at(xc + (size_t)iy * g->w, ix0) : NULL;
+            for (int ox = 0; ox < g->ow;) {
+                int len = g->ow - ox;
+                if (len > 16)
+                    len = 16;
+                if (len > nr - lane)
+                    len = nr - lane;
+                __m512 v = inside ? _mm512_maskz_loadu_ps(cpu_lanes(lo - ox, hi - ox),
+                                                          cpu_at(src, ox))
+                                  : zero;
+                _mm512_mask_storeu_ps(panel + lane, cpu_lanes(0, len), v);
+                ox += len;
+                lane += len;
+                if (lane == nr) {
+                    lane = 0;
+                    panel += pstride;
+                }
+            }
+        }
+        if (tail < nr) {
+            float *t = rowp + (size_t)(np - 1) * pstride;
+            for (int l = tail; l < nr; l += 16)
+                _mm512_mask_storeu_ps(t + l, cpu_lanes(0, nr - l), zero);
+        }
+    }
+}

@@ -1,0 +1,150 @@
+/* AVX-512 GEMMs for small problems, without packing.  Below a few hundred
+ * thousand multiply-adds (the seed CNN's fc2 layer, its first convolution
+ * as one GEMM per image) the blocked driver's packing, zero padding to a
+ * 12 x 32 tile and per-tile overhead cost more than the arithmetic: fc2's
+ * 64 x 10 x 128 product ran at 19 GFLOP/s, conv1's 32 x 9 x 676 filter
+ * gradient at 17.  Everything here fits in L1/L2, so the operands are read
+ * where they lie.  Compiled with -mavx512f; called only when
+ * cpu_detect_features() found AVX-512F. */
+#include <immintrin.h>
+#include <math.h>
+
+#include "cpu_internal.h"
+
+/* B not transposed: C[i][j] = alpha * sum_p op(A)[i][p] B[p][j] (+ beta C).
+ * Six rows by 64 columns of C in 24 ZMM accumulators; per k step four
+ * loads of B's row, six broadcasts of op(A), 24 FMAs.  k is cut into the
+ * blocked AVX-512 path's KC slices, each accumulated from zero and added
+ * to C with the same mul / fma, so results are bit-identical to it. */
+#define SMALL_MR 6
+#define SMALL_NV 4 /* vectors of 16 columns */
+#define SMALL_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5)
+
+static inline __mmask16 cpu_cols_mask(int cols)
+{
+    return cols >= 16 ? (__mmask16)0xFFFF : cols <= 0 ? (__mmask16)0 : (__mmask16)((1u << cols) - 1u);
+}
+
+void cpu_gemm_small_nn_avx512(int trans_a, int m, int n, int k, int kc_max, float alpha,
+                              const float *a, int lda, const float *b, int ldb, float beta,
+                              float *c, int ldc)
+{
+    const __m512 valpha = _mm512_set1_ps(alpha);
+    for (int j0 = 0; j0 < n; j0 += 16 * SMALL_NV) {
+        __mmask16 mask[SMALL_NV];
+        for (int v = 0; v < SMALL_NV; v++)
+            mask[v] = cpu_cols_mask(n - j0 - 16 * v);
+        for (int i0 = 0; i0 < m; i0 += SMALL_MR) {
+            int mr = m - i0 < SMALL_MR ? m - i0 : SMALL_MR;
+            /* rows past m repeat the last valid row's reads (never stored),
+             * so op(A) is not read out of bounds */
+            size_t astep = trans_a ? (size_t)lda : 1;
+#define SM_AROW(r)                                                                         \
+    const float *a##r = trans_a ? a + (i0 + (r < mr ? r : mr - 1))                         \
+                                : a + (size_t)(i0 + (r < mr ? r : mr - 1)) * lda;
+            SMALL_ROWS(SM_AROW)
+#undef SM_AROW
+            for (int pc = 0; pc < k; pc += kc_max) {
+                int kc = k - pc < kc_max ? k - pc : kc_max;
+                /* named accumulators: an array here was kept on the stack */
+#define SM_DECL(r) __m512 c##r##0 = _mm512_setzero_ps(), c##r##1 = c##r##0, c##r##2 = c##r##0, \
+                          c##r##3 = c##r##0;
+                SMALL_ROWS(SM_DECL)
+#undef SM_DECL
+                const __mmask16 m0 = mask[0], m1 = mask[1], m2 = mask[2], m3 = mask[3];
+                for (int p = pc; p < pc + kc; p++) {
+                    const float *bp = b + (size_t)p * ldb + j0;
+                    __m512 b0 = _mm512_maskz_loadu_ps(m0, bp), b1 = _mm512_maskz_loadu_ps(m1, bp + 16);
+                    __m512 b2 = _mm512_maskz_loadu_ps(m2, bp + 32), b3 = _mm512_maskz_loadu_ps(m3, bp + 48);
+                    size_t off = (size_t)p * astep;
+#define SM_FMA(r)                                                                          \
+    {                                                                                      \
+        __m512 av = _mm512_set1_ps(a##r[off]);                                             \
+        c##r##0 = _mm512_fmadd_ps(av, b0, c##r##0);                                        \
+        c##r##1 = _mm512_fmadd_ps(av, b1, c##r##1);                                        \
+        c##r##2 = _mm512_fmadd_ps(av, b2, c##r##2);                                        \
+        c##r##3 = _mm512_fmadd_ps(av, b3, c##r##3);                                        \
+    }
+                    SMALL_ROWS(SM_FMA)
+#undef SM_FMA
+                }
+                /* only the first slice applies the caller's beta */
+                float bt = pc == 0 ? beta : 1.0f;
+                const __m512 vbeta = _mm512_set1_ps(bt);
+#define SM_STORE1(r, v)                                                                    \
+    if (mask[v]) {                                                                         \
+        __m512 out = _mm512_mul_ps(c##r##v, valpha);                                       \
+        if (bt != 0.0f)                                                                    \
+            out = _mm512_fmadd_ps(vbeta, _mm512_maskz_loadu_ps(mask[v], cr + 16 * v), out); \
+        _mm512_mask_storeu_ps(cr + 16 * v, mask[v], out);                                  \
+    }
+#define SM_STORE(r)                                                                        \
+    if (r < mr) {                                                                          \
+        float *cr = c + (size_t)(i0 + r) * ldc + j0;                                       \
+        SM_STORE1(r, 0) SM_STORE1(r, 1) SM_STORE1(r, 2) SM_STORE1(r, 3)                    \
+    }
+                SMALL_ROWS(SM_STORE)
+#undef SM_STORE
+#undef SM_STORE1
+            }
+        }
+    }
+}
+
+/* A not transposed, B transposed (both read along k): C[i][j] is the dot
+ * product of row i of A and row j of B.  Four rows by three columns of C
+ * in 12 ZMM accumulators over 16-wide chunks of k (a masked last chunk),
+ * each reduced in the fixed order of _mm512_reduce_add_ps: deterministic,
+ * but not the blocked path's summation order. */
+#define DOT_MR 4
+#define DOT_NR 3
+
+void cpu_gemm_small_dot_avx512(int m, int n, int k, float alpha, const float *a, int lda,
+                               const float *b, int ldb, float beta, float *c, int ldc)
+{
+    const __mmask16 tail = cpu_cols_mask(k % 16);
+    const int kfull = k - k % 16;
+    for (int i0 = 0; i0 < m; i0 += DOT_MR) {
+        int mr = m - i0 < DOT_MR ? m - i0 : DOT_MR;
+        const float *ar[DOT_MR];
+        for (int r = 0; r < DOT_MR; r++)
+            ar[r] = a + (size_t)(i0 + (r < mr ? r : mr - 1)) * lda;
+        for (int j0 = 0; j0 < n; j0 += DOT_NR) {
+            int nr = n - j0 < DOT_NR ? n - j0 : DOT_NR;
+            const float *br[DOT_NR];
+            for (int q = 0; q < DOT_NR; q++)
+                br[q] = b + (size_t)(j0 + (q < nr ? q : nr - 1)) * ldb;
+            __m512 acc[DOT_MR][DOT_NR];
+            for (int r = 0; r < DOT_MR; r++)
+                for (int q = 0; q < DOT_NR; q++)
+                    acc[r][q] = _mm512_setzero_ps();
+            for (int p = 0; p < kfull; p += 16) {
+                __m512 bv[DOT_NR];
+                for (int q = 0; q < DOT_NR; q++)
+                    bv[q] = _mm512_loadu_ps(br[q] + p);
+                for (int r = 0; r < DOT_MR; r++) {
+                    __m512 av = _mm512_loadu_ps(ar[r] + p);
+                    for (int q = 0; q < DOT_NR; q++)
+                        acc[r][q] = _mm512_fmadd_ps(av, bv[q], acc[r][q]);
+                }
+            }
+            if (tail) {
+                __m512 bv[DOT_NR];
+                for (int q = 0; q < DOT_NR; q++)
+                    bv[q] = _mm512_maskz_loadu_ps(tail, br[q] + kfull);
+                for (int r = 0; r < DOT_MR; r++) {
+                    __m512 av = _mm512_maskz_loadu_ps(tail, ar[r] + kfull);
+                    for (int q = 0; q < DOT_NR; q++)
+                        acc[r][q] = _mm512_fmadd_ps(av, bv[q], acc[r][q]);
+                }
+            }
+            for (int r = 0; r < mr; r++) {
+                float *cr = c + (size_t)(i0 + r) * ldc + j0;
+                for (int q = 0; q < nr; q++) {
+                    float s = alpha * _mm512_reduce_add_ps(acc[r][q]);
+                    cr[q] = beta == 0.0f ? s : fmaf(beta, cr[q], s);
+                }
+            }
+        }
+    }
+}
