@@ -228,6 +228,87 @@ START_TEST(alpha_zero_is_the_plain_trainer)
 }
 END_TEST
 
+static void write_idx(const char *dir, const char *file, int images, int n, const unsigned char *data)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, file);
+    FILE *f = fopen(path, "wb");
+    ck_assert_msg(f != NULL, "cannot write %s", path);
+    unsigned char h[16] = { 0, 0, 8, (unsigned char)(images ? 3 : 1) };
+    h[4] = (unsigned char)(n >> 24), h[5] = (unsigned char)(n >> 16), h[6] = (unsigned char)(n >> 8);
+    h[7] = (unsigned char)n;
+    h[11] = h[15] = SIDE;
+    ck_assert(fwrite(h, 1, images ? 16 : 8, f) == (size_t)(images ? 16 : 8));
+    size_t len = (size_t)n * (images ? SIDE * SIDE : 1);
+    ck_assert(fwrite(data, 1, len, f) == len);
+    fclose(f);
+}
+
+/* mlopt_distill_train without a teacher (alpha 0) and mlopt_finetune run
+ * the one shared loop (order, limit, ragged batch, cosine lr): the same
+ * weights bit for bit. */
+START_TEST(distill_train_alpha_zero_is_finetune)
+{
+    enum { N = 45 };
+    char dir[] = "/tmp/mlopt-test-distill-XXXXXX";
+    ck_assert(mkdtemp(dir) != NULL);
+    unsigned char img[N * SIDE * SIDE], lab[N];
+    test_rng r = { 5 };
+    for (int i = 0; i < N; i++) {
+        lab[i] = (unsigned char)(i % CLASSES);
+        for (int p = 0; p < SIDE * SIDE; p++) /* a class-dependent bright row plus noise */
+            img[i * SIDE * SIDE + p] = (unsigned char)((p / SIDE == 2 * lab[i] ? 200 : 0) + test_rng_next(&r) % 50);
+    }
+    write_idx(dir, "train-images-idx3-ubyte", 1, N, img);
+    write_idx(dir, "train-labels-idx1-ubyte", 0, N, lab);
+    mlopt_dataset *ds;
+    CK_OK(mlopt_dataset_load(dir, "train", &ds));
+    mlopt_context *ctx = open_backend();
+    const char *spec = "conv 3 k=3\nact relu\ndropout 0.2\nflatten\nlinear 12\nact relu\nlinear 4\n";
+    mlopt_model *a = model_from_text(ctx, 1, SIDE, SIDE, spec, 9), *b = model_from_text(ctx, 1, SIDE, SIDE, spec, 9);
+    mlopt_finetune_config loop;
+    memset(&loop, 0, sizeof loop);
+    loop.epochs = 3, loop.batch = 8, loop.lr = 0.05f, loop.seed = 3, loop.limit = 37; /* 4 batches, 5 ragged */
+    loop.mean = 0.2f, loop.std = 0.3f;
+    double train_loss;
+    CK_OK(mlopt_finetune(a, ds, &loop, &train_loss));
+    mlopt_distill_config dc;
+    mlopt_distill_defaults(&dc);
+    dc.alpha = 0.0f;
+    mlopt_distill_metrics m;
+    CK_OK(mlopt_distill_train(NULL, b, ds, &dc, &loop, &m));
+    ck_assert_int_eq(m.samples, 32);
+    ck_assert(isfinite(train_loss) && train_loss > 0);
+    for (int i = 0; i < mlopt_model_param_count(a); i++) {
+        const char *name;
+        mlopt_model_param(a, i, &name, NULL);
+        size_t n;
+        float *wa = test_param(a, name, &n), *wb = test_param(b, name, &n);
+        ck_assert_msg(memcmp(wa, wb, n * sizeof *wa) == 0, "%s: mlopt_distill_train differs from mlopt_finetune", name);
+        free(wa), free(wb);
+    }
+    /* and they did train: the weights left their initialization */
+    mlopt_model *init = model_from_text(ctx, 1, SIDE, SIDE, spec, 9);
+    const char *first;
+    mlopt_model_param(a, 0, &first, NULL);
+    size_t n;
+    float *w0 = test_param(init, first, &n), *wa = test_param(a, first, &n);
+    ck_assert_msg(memcmp(w0, wa, n * sizeof *wa) != 0, "%s never changed", first);
+    free(w0), free(wa);
+    mlopt_model_destroy(init);
+    mlopt_model_destroy(a);
+    mlopt_model_destroy(b);
+    mlopt_context_destroy(ctx);
+    mlopt_dataset_destroy(ds);
+    char path[512];
+    snprintf(path, sizeof path, "%s/train-images-idx3-ubyte", dir);
+    remove(path);
+    snprintf(path, sizeof path, "%s/train-labels-idx1-ubyte", dir);
+    remove(path);
+    rmdir(dir);
+}
+END_TEST
+
 /* Loss of the current weights: a step with learning rate 0 changes
  * nothing (SGD: w -= 0 * v) and measures the loss and gradients. */
 static double loss_at(mlopt_distiller *d, const float *x, const int32_t *y)
@@ -377,6 +458,7 @@ int main(void)
     tcase_add_test(tc, loss_and_gradient_match_finite_differences);
     tcase_add_test(tc, teacher_is_never_updated);
     tcase_add_test(tc, alpha_zero_is_the_plain_trainer);
+    tcase_add_test(tc, distill_train_alpha_zero_is_finetune);
     tcase_add_test(tc, hint_flat_gradient);
     tcase_add_test(tc, hint_image_gradient);
     tcase_add_test(tc, hint_mismatch_and_bad_options_are_rejected);

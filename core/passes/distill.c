@@ -338,46 +338,16 @@ mlopt_status mlopt_distill_train(mlopt_model *teacher, mlopt_model *student, con
                                  const mlopt_distill_config *cfg, const mlopt_finetune_config *loop,
                                  mlopt_distill_metrics *last)
 {
-    int epochs = loop->epochs > 0 ? loop->epochs : 1, batch = loop->batch > 0 ? loop->batch : 64;
-    int count = mlopt_dataset_size(ds);
-    if (loop->limit > 0 && loop->limit < count)
-        count = loop->limit;
-    if (batch > count)
-        batch = count;
-    if (count <= 0)
-        return mlopt_set_error(MLOPT_E_INVALID, "distillation needs training samples");
-    mlopt_optim_config oc;
-    memset(&oc, 0, sizeof oc);
-    oc.kind = MLOPT_OPTIM_SGD;
-    oc.lr = loop->lr > 0 ? loop->lr : 0.01f;
-    oc.momentum = loop->momentum < 0 ? 0.0f : loop->momentum > 0 ? loop->momentum : 0.9f;
-    mlopt_schedule sched;
-    memset(&sched, 0, sizeof sched);
-    sched.kind = MLOPT_SCHED_COSINE;
-    sched.base_lr = oc.lr;
-    long long steps_per_epoch = count / batch; /* drop the ragged last batch, as mlopt_finetune */
-    sched.total_steps = steps_per_epoch * epochs;
-    mlopt_optimizer *opt;
-    TRY(mlopt_optimizer_create(student, &oc, &opt));
+    passes_loop L;
+    TRY(passes_loop_begin(&L, student, ds, loop, "distillation"));
     mlopt_distiller *d = NULL;
-    mlopt_status s = mlopt_distiller_create(teacher, student, opt, batch, cfg, &d);
-    int c, h, w;
-    mlopt_dataset_shape(ds, &c, &h, &w);
-    float *images = malloc((size_t)batch * c * h * w * sizeof *images);
-    int32_t *labels = malloc((size_t)batch * sizeof *labels);
-    int *order = malloc((size_t)mlopt_dataset_size(ds) * sizeof *order);
-    if (s == MLOPT_OK && (!images || !labels || !order))
-        s = mlopt_set_error(MLOPT_E_NOMEM, "out of host memory");
+    mlopt_status s = mlopt_distiller_create(teacher, student, L.opt, L.batch, cfg, &d);
     long long step = 0;
-    for (int e = 0; e < epochs && s == MLOPT_OK; e++) {
-        mlopt_dataset_shuffle(ds, loop->seed * 1000003ull + (uint64_t)e, order);
-        int k = 0;
-        for (int i = 0; i < mlopt_dataset_size(ds); i++)
-            if (order[i] < count)
-                order[k++] = order[i];
-        for (long long b = 0; b < steps_per_epoch && s == MLOPT_OK; b++, step++) {
-            mlopt_dataset_batch(ds, order + b * batch, batch, loop->mean, loop->std, NULL, 0, images, labels);
-            s = mlopt_distiller_step(d, images, labels, batch, mlopt_schedule_lr(&sched, step));
+    for (int e = 0; e < L.epochs && s == MLOPT_OK; e++) {
+        passes_loop_epoch(&L, ds, loop, e);
+        for (long long b = 0; b < L.steps_per_epoch && s == MLOPT_OK; b++, step++) {
+            passes_loop_batch(&L, ds, loop, b);
+            s = mlopt_distiller_step(d, L.images, L.labels, L.batch, mlopt_schedule_lr(&L.sched, step));
         }
         mlopt_distill_metrics m;
         if (s == MLOPT_OK)
@@ -387,8 +357,7 @@ mlopt_status mlopt_distill_train(mlopt_model *teacher, mlopt_model *student, con
         if (s == MLOPT_OK && cfg->after_epoch)
             s = cfg->after_epoch(cfg->user, e, &m);
     }
-    free(images), free(labels), free(order);
     mlopt_distiller_destroy(d);
-    mlopt_optimizer_destroy(opt);
+    passes_loop_end(&L);
     return s;
 }

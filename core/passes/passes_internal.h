@@ -55,4 +55,25 @@ int passes_output_layer(const mlopt_model *m);
 /* Host copy of a tensor (malloc'ed). */
 mlopt_status passes_download(const mlopt_tensor *t, float **out);
 
+/* The training loop shared by mlopt_finetune and mlopt_distill_train: SGD
+ * with momentum on m, a cosine learning rate over every step, the first
+ * `limit` samples shuffled per epoch, the ragged last batch dropped. */
+typedef struct passes_loop {
+    int epochs, batch, count;
+    long long steps_per_epoch;
+    mlopt_schedule sched;
+    mlopt_optimizer *opt;
+    float *images;
+    int32_t *labels;
+    int *order;
+} passes_loop;
+/* what names the caller in errors ("fine-tuning", "distillation"). */
+mlopt_status passes_loop_begin(passes_loop *L, mlopt_model *m, const mlopt_dataset *ds,
+                               const mlopt_finetune_config *cfg, const char *what);
+/* The sample order of epoch e (the first L->count samples, shuffled). */
+void passes_loop_epoch(passes_loop *L, const mlopt_dataset *ds, const mlopt_finetune_config *cfg, int e);
+/* Batch b of the current epoch into L->images / L->labels. */
+void passes_loop_batch(passes_loop *L, const mlopt_dataset *ds, const mlopt_finetune_config *cfg, long long b);
+void passes_loop_end(passes_loop *L);
+
 #endif
