@@ -8,6 +8,7 @@
 #   (the full random search costs N*E trial-epochs by construction).
 #   bench/tune_fashion.sh [BUILD_DIR] [OUT_DIR]   full run
 #   SMOKE=1 bench/tune_fashion.sh ...              tiny end-to-end check
+#   LIMIT=15000 N=27 E=9 bench/tune_fashion.sh ...  reduced data per epoch
 set -euo pipefail
 BUILD=${1:-build}
 OUT=${2:-tune-fashion}
@@ -16,7 +17,10 @@ export MLOPT_PLUGIN_PATH="$BUILD/plugins"
 if [ -n "${SMOKE:-}" ]; then
     N=4; E=2; DATA=(--limit 1000 --val 500 --test-limit 500)
 else
-    N=27; E=9; DATA=(--val 5000)
+    # LIMIT training samples per epoch (default: all 55000 left after the
+    # validation split); the comparison is at equal epoch budgets.
+    N=${N:-27}; E=${E:-9}; DATA=(--val 5000)
+    if [ -n "${LIMIT:-}" ]; then DATA+=(--limit "$LIMIT"); fi
 fi
 mkdir -p "$OUT"
 # The tutorial's defaults use no LR schedule (constant); mlopt's own
