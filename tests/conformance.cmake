@@ -21,7 +21,7 @@ if(TARGET mlopt_cli)
         COMMAND $<TARGET_FILE:mlopt_cli> conformance --backend=${be}
                 --expected "${CMAKE_CURRENT_SOURCE_DIR}/onnx_expected_pass.txt")
       # Cross-backend ONNX rule: a test passing on cpu must pass here too.
-      set_tests_properties(conformance_${be} PROPERTIES TIMEOUT 300
+      set_tests_properties(conformance_${be} PROPERTIES TIMEOUT 900
         ENVIRONMENT "XDG_CACHE_HOME=${CMAKE_BINARY_DIR}/conformance-cache;MLOPT_NUM_THREADS=2;MLOPT_BACKEND=")
     endif()
   endforeach()

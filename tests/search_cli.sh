@@ -113,11 +113,10 @@ kill)
     J="$W/k/journal.jsonl"
     "$MLOPT" "${args[@]}" > /dev/null 2>&1 &
     pid=$!
-    for _ in $(seq 600); do
-        # killed once two trials have ended and a third has written an epoch
-        if [ -f "$J" ] && [ "$(grep -c '"type":"end"' "$J")" -ge 2 ] &&
-           [ "$(tail -n 1 "$J" | grep -c '"type":"epoch"')" = 1 ]; then break; fi
-        sleep 0.05
+    for _ in $(seq 3000); do
+        # killed once two of the six trials have ended (usually inside the third)
+        if [ -f "$J" ] && [ "$(grep -c '"type":"end"' "$J")" -ge 2 ]; then break; fi
+        sleep 0.02
     done
     kill -9 "$pid" 2> /dev/null || fail "search finished before it could be killed"
     wait "$pid" 2> /dev/null || true
