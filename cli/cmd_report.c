@@ -244,7 +244,9 @@ static void scatter(FILE *f, const mlopt_journal_data *d, const char *cost)
     axis_fit(&x, c, n, 1);
     axis_fit(&y, acc, n, 0);
     char xl[64];
-    snprintf(xl, sizeof xl, "%s%s", cost, x.log ? " (log scale)" : "");
+    const char *unit = strcmp(cost, "latency") == 0 ? " (ms, measured)" : strcmp(cost, "flops") == 0 ? " (FLOPs per image)"
+                                                                                               : " (parameters)";
+    snprintf(xl, sizeof xl, "%s%s%s", cost, unit, x.log ? ", log scale" : "");
     svg_begin(f, "Validation accuracy versus cost (Pareto front in red)", &x, &y, xl, "validation accuracy (%)");
     /* the front as a staircase, cheapest first */
     int *idx = malloc(sizeof(int) * (size_t)(n + 1)), nf = 0;
