@@ -2,9 +2,9 @@
  * measured inference latency on the model's backend. */
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "../error.h"
+#include "../latency.h"
 #include "passes_internal.h"
 
 mlopt_status mlopt_model_summarize(mlopt_model *m, mlopt_model_summary *out)
@@ -35,50 +35,13 @@ mlopt_status mlopt_model_summarize(mlopt_model *m, mlopt_model_summary *out)
     return MLOPT_OK;
 }
 
-static double now_ms(void)
+static mlopt_status model_forward_once(void *user, const mlopt_tensor *x)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
+    mlopt_tensor *logits;
+    return mlopt_model_forward(user, x, 0, &logits);
 }
 
 mlopt_status mlopt_model_latency(mlopt_model *m, int batch, int reps, double *median_ms)
 {
-    if (batch <= 0 || reps <= 0)
-        return mlopt_set_error(MLOPT_E_INVALID, "latency needs batch > 0 and reps > 0");
-    int shape[4] = { batch, m->in_c, m->in_h, m->in_w };
-    mlopt_tensor *x;
-    TRY(mlopt_tensor_create(m->ctx, MLOPT_F32, 4, shape, &x));
-    size_t n = mlopt_tensor_numel(x);
-    float *host = malloc(n * sizeof *host);
-    double *t = malloc((size_t)reps * sizeof *t);
-    mlopt_status s = host && t ? MLOPT_OK : mlopt_set_error(MLOPT_E_NOMEM, "out of host memory");
-    for (size_t i = 0; host && i < n; i++)
-        host[i] = (float)((i * 2654435761u) % 1000) / 500.0f - 1.0f;
-    if (s == MLOPT_OK)
-        s = mlopt_tensor_upload(x, host, n * sizeof *host);
-    mlopt_tensor *logits;
-    for (int r = -1; r < reps && s == MLOPT_OK; r++) { /* r = -1: warm-up (allocations, kernel compiles) */
-        if ((s = mlopt_context_synchronize(m->ctx)) != MLOPT_OK)
-            break;
-        double t0 = now_ms();
-        s = mlopt_model_forward(m, x, 0, &logits);
-        if (s == MLOPT_OK)
-            s = mlopt_context_synchronize(m->ctx);
-        if (r >= 0)
-            t[r] = now_ms() - t0;
-    }
-    if (s == MLOPT_OK) {
-        qsort(t, (size_t)reps, sizeof *t, cmp_double);
-        *median_ms = reps % 2 ? t[reps / 2] : 0.5 * (t[reps / 2 - 1] + t[reps / 2]);
-    }
-    free(host), free(t);
-    mlopt_tensor_destroy(x);
-    return s;
+    return mlopt_latency_median(m->ctx, m->in_c, m->in_h, m->in_w, batch, reps, model_forward_once, m, median_ms);
 }

@@ -4,9 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "../error.h"
+#include "../latency.h"
 #include "quant_internal.h"
 
 mlopt_status mlopt_qmodel_evaluate(mlopt_qmodel *q, const mlopt_dataset *ds, float mean, float std, int batch,
@@ -68,53 +68,15 @@ mlopt_status mlopt_qmodel_evaluate(mlopt_qmodel *q, const mlopt_dataset *ds, flo
     return s;
 }
 
-static double now_ms(void)
+static mlopt_status qmodel_forward_once(void *user, const mlopt_tensor *x)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
+    mlopt_tensor *logits;
+    return mlopt_qmodel_forward(user, x, &logits);
 }
 
 mlopt_status mlopt_qmodel_latency(mlopt_qmodel *q, int batch, int reps, double *median_ms)
 {
-    if (batch <= 0 || reps <= 0)
-        return mlopt_set_error(MLOPT_E_INVALID, "latency needs batch > 0 and reps > 0");
-    int shape[4] = { batch, q->in_c, q->in_h, q->in_w };
-    mlopt_tensor *x;
-    TRY(mlopt_tensor_create(q->ctx, MLOPT_F32, 4, shape, &x));
-    size_t n = mlopt_tensor_numel(x);
-    float *host = malloc(n * sizeof *host);
-    double *t = malloc((size_t)reps * sizeof *t);
-    mlopt_status s = host && t ? MLOPT_OK : mlopt_set_error(MLOPT_E_NOMEM, "out of host memory");
-    /* the same synthetic input as mlopt_model_latency, for a fair comparison */
-    for (size_t i = 0; host && i < n; i++)
-        host[i] = (float)((i * 2654435761u) % 1000) / 500.0f - 1.0f;
-    if (s == MLOPT_OK)
-        s = mlopt_tensor_upload(x, host, n * sizeof *host);
-    mlopt_tensor *logits;
-    for (int r = -1; r < reps && s == MLOPT_OK; r++) {
-        if ((s = mlopt_context_synchronize(q->ctx)) != MLOPT_OK)
-            break;
-        double t0 = now_ms();
-        s = mlopt_qmodel_forward(q, x, &logits);
-        if (s == MLOPT_OK)
-            s = mlopt_context_synchronize(q->ctx);
-        if (r >= 0)
-            t[r] = now_ms() - t0;
-    }
-    if (s == MLOPT_OK) {
-        qsort(t, (size_t)reps, sizeof *t, cmp_double);
-        *median_ms = reps % 2 ? t[reps / 2] : 0.5 * (t[reps / 2 - 1] + t[reps / 2]);
-    }
-    free(host), free(t);
-    mlopt_tensor_destroy(x);
-    return s;
+    return mlopt_latency_median(q->ctx, q->in_c, q->in_h, q->in_w, batch, reps, qmodel_forward_once, q, median_ms);
 }
 
 static const char *stage_kind_name(const qstage *s)
