@@ -21,6 +21,7 @@ int search_load_data(const char *cmd, const char *dir, int val, int limit, int t
 typedef struct search_cfg {
     const char *space_file, *strategy, *out, *data, *cost, *objective, *optimizer, *schedule, *scheduler, *include;
     int trials, seed, jobs, val, limit, test_limit, test, population, sample, eta, min_epochs, max_epochs, brackets;
+    int bootstrap;
     int batch, latency_batch, latency_repeats, worker, quiet;
     float lr, momentum, weight_decay, max_latency_ms, max_params, max_flops, time_budget;
 } search_cfg;
@@ -298,6 +299,8 @@ int cmd_search(int argc, char **argv)
         { "min-epochs", OPT_INT, &c.min_epochs, "N", "minimum epochs before a trial can be stopped (default 1)", 1, 0 },
         { "max-epochs", OPT_INT, &c.max_epochs, "N", "epochs of a full trial (default 9)", 1, 0 },
         { "brackets", OPT_INT, &c.brackets, "N", "Hyperband brackets (default 1)", 1, 0 },
+        { "bootstrap", OPT_INT, &c.bootstrap, "N",
+          "ASHA: the first N trials to reach a rung stop there (Optuna's bootstrap_count; default 0)", 0, 0 },
         { "batch", OPT_INT, &c.batch, "N", "training batch (default 64)", 1, 0 },
         { "optimizer", OPT_STRING, &c.optimizer, "NAME", "sgd (default), adam, adamw", 0, 0 },
         { "lr", OPT_FLOAT, &c.lr, "X", "learning rate (default 0.01)", 0, 0 },
@@ -397,11 +400,12 @@ int cmd_search(int argc, char **argv)
     }
     snprintf(exp, sizeof exp,
              "{\"type\":\"experiment\",\"kind\":\"search\",\"strategy\":\"%s\",\"objective\":\"%s\",\"cost\":\"%s\","
-             "\"seed\":%d,\"trials\":%d,\"population\":%d,\"sample\":%d,\"eta\":%d,\"min_epochs\":%d,"
-             "\"max_epochs\":%d,\"latency_batch\":%d,\"max_latency_ms\":%g,\"max_params\":%g,\"max_flops\":%g,"
-             "\"backend\":\"%s\"}",
-             c.strategy, c.objective, c.cost, c.seed, c.trials, c.population, c.sample, c.eta, c.min_epochs,
-             c.max_epochs, c.latency_batch, (double)c.max_latency_ms, (double)c.max_params, (double)c.max_flops,
+             "\"seed\":%d,\"trials\":%d,\"population\":%d,\"sample\":%d,\"eta\":%d,\"bootstrap\":%d,"
+             "\"min_epochs\":%d,\"max_epochs\":%d,\"latency_batch\":%d,\"max_latency_ms\":%g,\"max_params\":%g,"
+             "\"max_flops\":%g,\"backend\":\"%s\"}",
+             c.strategy, c.objective, c.cost, c.seed, c.trials, c.population, c.sample, c.eta, c.bootstrap,
+             c.min_epochs, c.max_epochs, c.latency_batch, (double)c.max_latency_ms, (double)c.max_params,
+             (double)c.max_flops,
              G.backend ? G.backend : "");
     mlopt_driver_config dc = { 0 };
     dc.journal_path = journal;
@@ -416,6 +420,7 @@ int cmd_search(int argc, char **argv)
     dc.asha.r_min = c.min_epochs;
     dc.asha.r_max = c.max_epochs;
     dc.asha.brackets = c.brackets;
+    dc.asha.bootstrap = c.bootstrap;
     dc.propose = propose;
     dc.run = run;
     dc.log = log_line;

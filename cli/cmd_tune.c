@@ -17,6 +17,7 @@ typedef struct tune_cfg {
     const char *space_file, *sampler, *out, *model, *data, *scheduler;
     const char *lr, *momentum, *weight_decay, *batch, *optimizer, *schedule, *activation;
     int trials, seed, jobs, val, limit, test_limit, test, eta, min_epochs, max_epochs, brackets, worker, quiet;
+    int bootstrap;
     int candidates, startup, augment;
     float gamma, time_budget;
 } tune_cfg;
@@ -351,6 +352,8 @@ int cmd_tune(int argc, char **argv)
         { "min-epochs", OPT_INT, &c.min_epochs, "N", "ASHA minimum resource (default 1)", 1, 0 },
         { "max-epochs", OPT_INT, &c.max_epochs, "N", "epochs of a trial that is never stopped (default 9)", 1, 0 },
         { "brackets", OPT_INT, &c.brackets, "N", "Hyperband brackets (default 1 = ASHA)", 1, 0 },
+        { "bootstrap", OPT_INT, &c.bootstrap, "N",
+          "ASHA: the first N trials to reach a rung stop there (Optuna's bootstrap_count; default 0)", 0, 0 },
         { "gamma", OPT_FLOAT, &c.gamma, "X", "TPE: fraction of good observations (default 0.25)", 0, 0 },
         { "candidates", OPT_INT, &c.candidates, "N", "TPE: candidates drawn per suggestion (default 24)", 1, 0 },
         { "startup", OPT_INT, &c.startup, "N", "TPE: random trials before the model is used (default 8)", 1, 0 },
@@ -425,9 +428,9 @@ int cmd_tune(int argc, char **argv)
     size_t u = (size_t)snprintf(exp, sizeof exp,
                                 "{\"type\":\"experiment\",\"kind\":\"tune\",\"sampler\":\"%s\",\"scheduler\":\"%s\","
                                 "\"seed\":%d,\"trials\":%d,\"eta\":%d,\"min_epochs\":%d,\"max_epochs\":%d,"
-                                "\"brackets\":%d,\"model\":\"%s\",\"val\":%d,\"limit\":%d,\"space\":[",
+                                "\"brackets\":%d,\"bootstrap\":%d,\"model\":\"%s\",\"val\":%d,\"limit\":%d,\"space\":[",
                                 c.sampler, c.scheduler, c.seed, c.trials, c.eta, c.min_epochs, c.max_epochs,
-                                c.brackets, c.model, c.val, c.limit);
+                                c.brackets, c.bootstrap, c.model, c.val, c.limit);
     for (int i = 0; i < t.space.ndims && u < sizeof exp; i++)
         u += (size_t)snprintf(exp + u, sizeof exp - u, "%s\"%s\"", i ? "," : "", t.space.dims[i].name);
     if (u < sizeof exp)
@@ -445,6 +448,7 @@ int cmd_tune(int argc, char **argv)
     dc.asha.r_min = c.min_epochs;
     dc.asha.r_max = c.max_epochs;
     dc.asha.brackets = c.brackets;
+    dc.asha.bootstrap = c.bootstrap;
     dc.propose = propose;
     dc.run = run;
     dc.log = log_line;

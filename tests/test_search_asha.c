@@ -7,7 +7,7 @@
 
 START_TEST(test_asha_rungs)
 {
-    mlopt_asha_config cfg = { 3, 1, 27, 2 };
+    mlopt_asha_config cfg = { 3, 1, 27, 2, 0 };
     mlopt_asha *a;
     ck_assert_int_eq(mlopt_asha_create(&cfg, &a), MLOPT_OK);
     /* bracket 0: rungs 1, 3, 9 (27 = r_max completes); bracket 1: 3, 9 */
@@ -21,7 +21,7 @@ START_TEST(test_asha_rungs)
     ck_assert_int_eq(mlopt_asha_bracket(a, 4), 0);
     ck_assert_int_eq(mlopt_asha_bracket(a, 5), 1);
     mlopt_asha_destroy(a);
-    mlopt_asha_config bad = { 1, 1, 9, 1 };
+    mlopt_asha_config bad = { 1, 1, 9, 1, 0 };
     ck_assert_int_ne(mlopt_asha_create(&bad, &a), MLOPT_OK);
 }
 END_TEST
@@ -33,7 +33,7 @@ START_TEST(test_asha_rule_on_curves)
 {
     static const double q[] = { 0.5, 0.9, 0.3, 0.95, 0.2, 0.6, 0.85, 0.1, 0.99 };
     const int n = 9;
-    mlopt_asha_config cfg = { 3, 1, 9, 1 };
+    mlopt_asha_config cfg = { 3, 1, 9, 1, 0 };
     mlopt_asha *a;
     ck_assert_int_eq(mlopt_asha_create(&cfg, &a), MLOPT_OK);
     int stopped_at[9];
@@ -70,13 +70,53 @@ START_TEST(test_rank_keep_ties)
 {
     double v[] = { 0.5, 0.7, 0.7, 0.1, 0.2, 0.3 };
     /* n=6, eta=3: top 2: 0.7 (first), 0.7 (second) */
-    ck_assert(mlopt_asha_rank_keep(v, 6, 1, 3));
-    ck_assert(mlopt_asha_rank_keep(v, 6, 2, 3));
-    ck_assert(!mlopt_asha_rank_keep(v, 6, 0, 3));
+    ck_assert(mlopt_asha_rank_keep(v, 6, 1, 3, 0));
+    ck_assert(mlopt_asha_rank_keep(v, 6, 2, 3, 0));
+    ck_assert(!mlopt_asha_rank_keep(v, 6, 0, 3, 0));
     double w[] = { 0.7, 0.7 };
     /* n=2, eta=3: top max(1,0)=1: the earlier wins the tie */
-    ck_assert(mlopt_asha_rank_keep(w, 2, 0, 3));
-    ck_assert(!mlopt_asha_rank_keep(w, 2, 1, 3));
+    ck_assert(mlopt_asha_rank_keep(w, 2, 0, 3, 0));
+    ck_assert(!mlopt_asha_rank_keep(w, 2, 1, 3, 0));
+    /* bootstrap 2: the best of two values still stops; at n = 3 the rank rule decides */
+    ck_assert(!mlopt_asha_rank_keep(w, 2, 0, 3, 2));
+    ck_assert(!mlopt_asha_rank_keep(v, 2, 1, 3, 2));
+    ck_assert(mlopt_asha_rank_keep(v, 3, 1, 3, 2));
+    ck_assert(!mlopt_asha_rank_keep(v, 3, 0, 3, 2));
+}
+END_TEST
+
+/* The same curves with bootstrap 2 (Optuna's bootstrap_count): the first
+ * two arrivals at every rung stop, so no trial is promoted before it has
+ * beaten eta - 1 others there. */
+START_TEST(test_asha_bootstrap_on_curves)
+{
+    static const double q[] = { 0.5, 0.9, 0.3, 0.95, 0.2, 0.6, 0.85, 0.1, 0.99 };
+    mlopt_asha_config cfg = { 3, 1, 9, 1, 2 };
+    mlopt_asha *a;
+    ck_assert_int_eq(mlopt_asha_create(&cfg, &a), MLOPT_OK);
+    int epochs = 0;
+    /* By hand.  Rung 1: t0 (n=1) and t1 (n=2) stop; t2 .3 n=3 rank 3 stops;
+     * t3 .95 n=4 rank 1 goes on, and is the first at rung 3 (n=1): stops;
+     * t4, t5 (n=6, top 2, rank 3), t6 (n=7, rank 3), t7 stop at 1;
+     * t8 .99 n=9 top 3 rank 1 goes on, second at rung 3 (n=2): stops. */
+    int expect[9] = { 1, 1, 1, 3, 1, 1, 1, 1, 3 };
+    for (int t = 0; t < 9; t++) {
+        int stopped_at = 9;
+        for (int e = 1; e <= 9; e++) {
+            int keep;
+            ck_assert_int_eq(mlopt_asha_report(a, 0, e, q[t] * e / (e + 1.0), &keep), MLOPT_OK);
+            if (!keep) {
+                stopped_at = e;
+                break;
+            }
+        }
+        ck_assert_msg(stopped_at == expect[t], "trial %d stopped at %d, expected %d", t, stopped_at, expect[t]);
+        epochs += stopped_at;
+    }
+    ck_assert_int_eq(epochs, 13); /* plain ASHA spent 41 on these curves */
+    mlopt_asha_destroy(a);
+    mlopt_asha_config bad = { 3, 1, 9, 1, -1 };
+    ck_assert_int_eq(mlopt_asha_create(&bad, &a), MLOPT_E_INVALID);
 }
 END_TEST
 
@@ -106,6 +146,7 @@ int main(void)
     tcase_add_test(tc, test_asha_rungs);
     tcase_add_test(tc, test_asha_rule_on_curves);
     tcase_add_test(tc, test_rank_keep_ties);
+    tcase_add_test(tc, test_asha_bootstrap_on_curves);
     tcase_add_test(tc, test_sh_plan);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

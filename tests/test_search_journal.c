@@ -147,7 +147,7 @@ static mlopt_driver_config synth_config(int trials, int jobs)
     c.jobs = jobs;
     c.only_id = -1;
     c.use_asha = 1;
-    c.asha = (mlopt_asha_config){ 3, 1, 9, 1 };
+    c.asha = (mlopt_asha_config){ 3, 1, 9, 1, 0 };
     c.propose = synth_propose;
     c.run = synth_run;
     c.log = count_warn;

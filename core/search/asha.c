@@ -21,11 +21,12 @@ struct mlopt_asha {
 mlopt_status mlopt_asha_create(const mlopt_asha_config *cfg, mlopt_asha **out)
 {
     if (cfg->eta < 2 || cfg->r_min < 1 || cfg->r_max < cfg->r_min || cfg->brackets < 1 ||
-        cfg->brackets > MLOPT_ASHA_MAX_BRACKETS)
+        cfg->brackets > MLOPT_ASHA_MAX_BRACKETS || cfg->bootstrap < 0)
         return mlopt_set_error(MLOPT_E_INVALID,
-                               "ASHA: need eta >= 2, 1 <= r_min <= r_max and 1..%d brackets (got eta %d, r_min %d, "
-                               "r_max %d, brackets %d)",
-                               MLOPT_ASHA_MAX_BRACKETS, cfg->eta, cfg->r_min, cfg->r_max, cfg->brackets);
+                               "ASHA: need eta >= 2, 1 <= r_min <= r_max, 1..%d brackets and bootstrap >= 0 (got eta "
+                               "%d, r_min %d, r_max %d, brackets %d, bootstrap %d)",
+                               MLOPT_ASHA_MAX_BRACKETS, cfg->eta, cfg->r_min, cfg->r_max, cfg->brackets,
+                               cfg->bootstrap);
     mlopt_asha *a = calloc(1, sizeof *a);
     if (!a)
         return mlopt_set_error(MLOPT_E_NOMEM, "ASHA: out of host memory");
@@ -90,8 +91,10 @@ mlopt_status mlopt_asha_record(mlopt_asha *a, int bracket, int epoch, double val
     return MLOPT_OK;
 }
 
-int mlopt_asha_rank_keep(const double *values, int n, int position, int eta)
+int mlopt_asha_rank_keep(const double *values, int n, int position, int eta, int bootstrap)
 {
+    if (n <= bootstrap)
+        return 0;
     /* rank: 1 + values strictly better, + equal values recorded earlier */
     int rank = 1;
     for (int i = 0; i < n; i++)
@@ -112,7 +115,7 @@ mlopt_status mlopt_asha_report(mlopt_asha *a, int bracket, int epoch, double val
     mlopt_status s = mlopt_asha_record(a, bracket, epoch, value);
     if (s != MLOPT_OK)
         return s;
-    *keep = mlopt_asha_rank_keep(r->values, r->n, r->n - 1, a->cfg.eta);
+    *keep = mlopt_asha_rank_keep(r->values, r->n, r->n - 1, a->cfg.eta, a->cfg.bootstrap);
     return MLOPT_OK;
 }
 

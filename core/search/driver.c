@@ -122,7 +122,7 @@ int mlopt_driver_epoch(mlopt_driver_trial *t, const mlopt_epoch_metrics *m)
             for (int k = 0; k < n; k++)
                 if (lines[k] == data.trials[i].epoch_line[m->epoch - 1])
                     position = k;
-    int keep = position < 0 ? 1 : mlopt_asha_rank_keep(values, n, position, cfg->asha.eta);
+    int keep = position < 0 ? 1 : mlopt_asha_rank_keep(values, n, position, cfg->asha.eta, cfg->asha.bootstrap);
     free(values), free(lines);
     mlopt_journal_data_free(&data);
     return keep ? 0 : 1;

@@ -127,8 +127,12 @@ mlopt_status mlopt_tpe_suggest(const mlopt_hp_space *s, const mlopt_tpe_config *
 /* t mod brackets.  When a trial reports its metric at a rung epoch,  */
 /* the value joins that rung's record; the trial continues iff its    */
 /* rank among the n values recorded there (itself included, ties      */
-/* favouring values recorded earlier) is <= max(1, floor(n / eta)).   */
-/* Otherwise it is pruned.  Trials reaching r_max complete.           */
+/* favouring values recorded earlier) is <= max(1, floor(n / eta))    */
+/* and n > bootstrap.  Otherwise it is pruned.  Trials reaching r_max */
+/* complete.  bootstrap (Optuna's bootstrap_count) stops the first    */
+/* arrivals at a rung from continuing just because they have nobody  */
+/* to lose to: with trials run one after another, plain ASHA lets the */
+/* first trial run to r_max whatever its metric.                      */
 /* ------------------------------------------------------------------ */
 
 #define MLOPT_ASHA_MAX_RUNGS 16
@@ -139,6 +143,7 @@ typedef struct mlopt_asha_config {
     int r_min;     /* minimum resource (epochs) */
     int r_max;     /* maximum resource (epochs) */
     int brackets;  /* Hyperband brackets (1 = plain ASHA) */
+    int bootstrap; /* a rung with <= bootstrap values stops the trial (0 = none) */
 } mlopt_asha_config;
 
 typedef struct mlopt_asha mlopt_asha;
@@ -155,8 +160,9 @@ mlopt_status mlopt_asha_report(mlopt_asha *a, int bracket, int epoch, double val
 /* Decide without recording, against rung values that already contain
  * this trial's value (used when the rung record is rebuilt from a shared
  * journal that the trial has already written to).  position: index of the
- * trial's value within the record (values recorded before it win ties). */
-int mlopt_asha_rank_keep(const double *values, int n, int position, int eta);
+ * trial's value within the record (values recorded before it win ties);
+ * n <= bootstrap prunes. */
+int mlopt_asha_rank_keep(const double *values, int n, int position, int eta, int bootstrap);
 
 /* Synchronous successive halving: the sizes of its rungs when n trials
  * start at r_min and each rung keeps the best floor(n_k / eta) (at least
