@@ -312,11 +312,20 @@ mlopt_status mlopt_model_forward(mlopt_model *m, const mlopt_tensor *x, int trai
     m->last_input = x->ref;
     m->last_batch = batch;
     m->last_training = training;
+    m->last_swap = mlopt_model_swap_allowed(m);
     for (int i = 0; i < m->nlayers; i++) {
         mlopt_layer *L = &m->layers[i];
         mlopt_layer_io io = { .batch = batch, .training = training };
         L->step = m->step;
         io.x = mlopt_model_output_ref(m, i - 1);
+        if (m->last_swap && mlopt_model_swaps_relu_pool(m, i)) {
+            /* ReLU i and max-pool i + 1 as pool then ReLU; acts[i] stays unwritten */
+            m->layers[i + 1].step = m->step;
+            io.y = m->acts[i + 1]->ref;
+            TRY(mlopt_model_relu_pool_forward(m, i, &io));
+            i++;
+            continue;
+        }
         io.y = L->ops->aliases_input ? io.x : m->acts[i]->ref;
         TRY(L->ops->forward(L, m->ctx, &io));
         if (m->hook && m->hook->after_forward && !L->ops->aliases_input)
@@ -358,6 +367,17 @@ mlopt_status mlopt_model_backward(mlopt_model *m, const mlopt_tensor *dlogits)
             need_dx |= !m->layers[j].ops->aliases_input;
         /* batchnorm_backward always writes dx (the ABI has no optional dx
          * there): give it scratch even after a flatten-only prefix. */
+        if (m->last_swap && mlopt_model_swaps_relu_pool(m, i - 1)) {
+            /* the swapped pair: the masked pooled gradient in grad[k], the
+             * ReLU input's gradient in grad[k ^ 1] (dy, if it lives there,
+             * is read before it is overwritten) */
+            io.x = mlopt_model_output_ref(m, i - 2);
+            io.dx = m->grad[k ^ 1]->ref;
+            TRY(mlopt_model_relu_pool_backward(m, i - 1, &io, m->grad[k]->ref));
+            dy = io.dx;
+            i--; /* the ReLU's backward is done */
+            continue;
+        }
         io.dx = need_dx || L->spec.kind == MLOPT_LAYER_BATCHNORM ? m->grad[k]->ref : mlopt_null_ref();
         TRY(L->ops->backward(L, m->ctx, &io));
         if (need_dx) {

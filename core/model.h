@@ -38,12 +38,28 @@ struct mlopt_model {
     uint64_t step;
     /* NULL unless a pass observes forward / backward (see mlopt_model_hook). */
     const mlopt_model_hook *hook;
+    /* Set by passes that read intermediate outputs (mlopt_model_output_ref)
+     * after a forward: every layer's output is then written, with no
+     * ReLU / max-pool swap (model_relu_pool.c). */
+    int keep_outputs;
+    /* mlopt_model_set_rewrites(m, 0) */
+    int no_rewrites;
+    /* Whether the last forward swapped ReLU / max-pool pairs. */
+    int last_swap;
 };
 
 /* Reference to layer i's output in the last forward (i = -1: the input). */
 mlopt_ref mlopt_model_output_ref(const mlopt_model *m, int i);
 /* Flat parameter index -> (layer, param) */
 mlopt_param *mlopt_model_param_at(mlopt_model *m, int index);
+/* ReLU then max-pool as max-pool then ReLU (model_relu_pool.c): whether
+ * this forward may swap (no hook, no keep_outputs), whether layers i, i+1
+ * are such a pair, and the pair's forward / backward (io: the pool layer's,
+ * with x the ReLU's input). */
+int mlopt_model_swap_allowed(const mlopt_model *m);
+int mlopt_model_swaps_relu_pool(const mlopt_model *m, int i);
+mlopt_status mlopt_model_relu_pool_forward(mlopt_model *m, int i, const mlopt_layer_io *io);
+mlopt_status mlopt_model_relu_pool_backward(mlopt_model *m, int i, const mlopt_layer_io *io, mlopt_ref scratch);
 /* Drop the activation buffers (after surgery changes shapes). */
 void mlopt_model_release_activations(mlopt_model *m);
 

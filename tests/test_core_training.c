@@ -51,11 +51,15 @@ static void eval_set(mlopt_trainer *t, const float *images, const int32_t *label
     *acc = c / n;
 }
 
+/* 0: train() runs every layer as written (mlopt_model_set_rewrites). */
+static int rewrites = 1;
+
 static void train(const char *spec, const mlopt_optim_config *cfg, uint64_t seed, run_result *res)
 {
     memset(res, 0, sizeof *res);
     mlopt_context *ctx = open_backend();
     mlopt_model *m = model_from_text(ctx, 1, SIDE, SIDE, spec, seed);
+    mlopt_model_set_rewrites(m, rewrites);
     mlopt_optimizer *o = NULL;
     CK_OK(mlopt_optimizer_create(m, cfg, &o));
     mlopt_trainer *t = NULL;
@@ -169,6 +173,38 @@ START_TEST(same_seed_same_run)
     /* A different seed is a different run. */
     train(spec, &cfg, 6, &c);
     ck_assert(memcmp(a.weights, c.weights, a.nweights * sizeof(float)) != 0);
+}
+END_TEST
+
+/* ReLU then max-pool runs as max-pool then ReLU (core/model_relu_pool.c):
+ * the same losses and weights, bit for bit, as running the layers as
+ * written, including overlapping windows (3x3 stride 1), a pool after
+ * batch-norm + ReLU, and a ReLU that is not followed by a pool. */
+START_TEST(relu_pool_swap_changes_no_bit)
+{
+    static const char *const specs[] = {
+        "conv 4 k=3\nact relu\nmaxpool 2\nflatten\nlinear 4\n",
+        "conv 4 k=3 p=1\nact relu\nmaxpool 3 s=1\nconv 6 k=3\nbatchnorm\nact relu\nmaxpool 2\nflatten\n"
+        "linear 8\nact relu\nlinear 4\n",
+    };
+    mlopt_optim_config cfg = { .kind = MLOPT_OPTIM_SGD, .lr = 0.05f, .momentum = 0.9f };
+    static run_result a, b;
+    for (int k = 0; k < 2; k++) {
+        rewrites = 1;
+        train(specs[k], &cfg, 7, &a);
+        rewrites = 0;
+        train(specs[k], &cfg, 7, &b);
+        rewrites = 1;
+        for (int i = 0; i < STEPS / 20; i++)
+            ck_assert_msg(a.window_loss[i] == b.window_loss[i], "model %d window %d: loss %.9g vs %.9g", k, i,
+                          a.window_loss[i], b.window_loss[i]);
+        ck_assert(a.final_loss == b.final_loss && a.final_acc == b.final_acc);
+        ck_assert_uint_eq(a.nweights, b.nweights);
+        ck_assert_msg(memcmp(a.weights, b.weights, a.nweights * sizeof(float)) == 0, "model %d: weights differ", k);
+        /* and it learned: the comparison is not between two untrained models */
+        ck_assert_msg(a.final_loss < a.initial_loss / 4, "model %d: loss %.4f -> %.4f", k, a.initial_loss,
+                      a.final_loss);
+    }
 }
 END_TEST
 
@@ -439,6 +475,7 @@ static Suite *training_suite(void)
     tcase_add_test(tc, adamw_learns);
     tcase_add_test(tc, linear_model_learns);
     tcase_add_test(tc, same_seed_same_run);
+    tcase_add_test(tc, relu_pool_swap_changes_no_bit);
     suite_add_tcase(s, tc);
     TCase *tu = tcase_create("updates");
     tcase_add_loop_test(tu, sgd_matches_pytorch, 0, (int)(sizeof sgd_cases / sizeof sgd_cases[0]));

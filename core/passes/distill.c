@@ -131,6 +131,8 @@ static mlopt_status setup_hint(mlopt_distiller *d, const mlopt_distill_config *c
     if (!has_work)
         return mlopt_set_error(MLOPT_E_INVALID, "hint: student layer '%s' has no trained layer before it",
                                cfg->hint_student);
+    /* The hint reads intermediate outputs of both models. */
+    s->keep_outputs = t->keep_outputs = 1;
     const mlopt_layer *ls = &s->layers[d->hs], *lt = &t->layers[d->ht];
     if (ls->out_ndim == 3 && lt->out_ndim == 3 && ls->out[1] == lt->out[1] && ls->out[2] == lt->out[2]) {
         d->hc = ls->out[0], d->hh = ls->out[1], d->hw = ls->out[2], d->hk = lt->out[0];

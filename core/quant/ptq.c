@@ -173,7 +173,10 @@ mlopt_status qm_from_float(mlopt_model *f, const mlopt_dataset *ds, const mlopt_
         maxout = maxout > stage_out_numel(&q->st[i]) ? maxout : stage_out_numel(&q->st[i]);
     if (s == MLOPT_OK && !(host = malloc(maxout * (size_t)cd.n * sizeof *host)))
         s = mlopt_set_error(MLOPT_E_NOMEM, "out of host memory");
-    /* Calibration: observe the input and every stage output that gets its own scale. */
+    /* Calibration: observe the input and every stage output that gets its own
+     * scale; the float model must write every layer's output for that. */
+    int keep_outputs = f->keep_outputs;
+    f->keep_outputs = 1;
     for (int b = 0; s == MLOPT_OK && !ranges && b < nb; b++) {
         mlopt_tensor *logits;
         s = calib_load(&cd, ds, b, cfg->mean, cfg->std);
@@ -191,6 +194,7 @@ mlopt_status qm_from_float(mlopt_model *f, const mlopt_dataset *ds, const mlopt_
                 s = qobs_update(&obs[i + 1], host, n);
         }
     }
+    f->keep_outputs = keep_outputs;
     if (s == MLOPT_OK) {
         float lo, hi;
         if (ranges)

@@ -97,6 +97,7 @@ mlopt_status mlopt_qmodel_report(mlopt_qmodel *q, mlopt_model *m, const mlopt_da
     *count = 0;
     mlopt_model *f;
     TRY(qm_folded_copy(m, &f));
+    f->keep_outputs = 1; /* every stage's float output is compared below */
     int c, h, w, size = mlopt_dataset_size(ds);
     mlopt_dataset_shape(ds, &c, &h, &w);
     n = n < size ? n : size;

@@ -187,6 +187,11 @@ mlopt_status mlopt_model_forward(mlopt_model *m, const mlopt_tensor *x, int trai
 mlopt_status mlopt_model_backward(mlopt_model *m, const mlopt_tensor *dlogits);
 /* The gradient tensor of parameter i (NULL for non-trainable). */
 mlopt_tensor *mlopt_model_grad(mlopt_model *m, int i);
+/* Graph rewrites that change no bit of any result, on by default.  Today
+ * one: ReLU followed by max-pooling runs as max-pooling then ReLU, on the
+ * pooled (smaller) tensor.  Off (0): every layer runs as written, for
+ * cross-checks and debugging. */
+void mlopt_model_set_rewrites(mlopt_model *m, int on);
 
 /* ------------------------------------------------------------------ */
 /* Model specs: a text format, one layer per line:                     */
