@@ -10,14 +10,21 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "cpu_internal.h"
 
-/* Spin this many polls before sleeping: a training step issues many short
- * kernels back to back, and a futex wake-up costs more than a short spin,
- * while a long spin would steal the CPU from other work when the machine
- * is oversubscribed. */
-#define CPU_POOL_SPIN 2000
+/* Spin for this long before sleeping.  A training step issues many short
+ * kernels back to back with serial work between them (small GEMMs, the
+ * core's bookkeeping), and a futex wake-up costs tens of microseconds on a
+ * VM; a long spin steals the CPU from other work when the machine is
+ * oversubscribed.  Measured in time, not in polls, because PAUSE takes
+ * 10 to 140 cycles depending on the CPU.  2000 polls (27 us on the 2-vCPU
+ * Xeon VM) let the helper fall asleep between most kernels of a batch-1
+ * inference; 100 us took the seed CNN's 2-thread training step at batch 64
+ * from 5185 to 7079 images/s (medians, bench/NOTES.md).  OpenMP runtimes
+ * spin for similar times (libgomp: GOMP_SPINCOUNT). */
+#define CPU_POOL_SPIN_NS 100000
 
 /* ticket = generation << 32 | chunk count << 16 | next unclaimed chunk, so
  * one compare-and-swap both checks that the loop is still the current one
@@ -54,6 +61,29 @@ static inline void cpu_pause(void)
 #endif
 }
 
+static inline uint64_t cpu_now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+/* One poll of a spin-wait: pauses, and returns 1 once CPU_POOL_SPIN_NS
+ * have passed since the wait's first poll (the clock is read every 64
+ * polls).  *start and *polls start at 0. */
+static inline int cpu_spin_expired(uint64_t *start, unsigned *polls)
+{
+    cpu_pause();
+    if ((++*polls & 63) != 0)
+        return 0;
+    uint64_t now = cpu_now_ns();
+    if (!*start) {
+        *start = now;
+        return 0;
+    }
+    return now - *start > CPU_POOL_SPIN_NS;
+}
+
 /* Claims and runs chunks of loop `gen` until none are left. */
 static void cpu_pool_work(cpu_threadpool *pool, uint32_t gen, int index)
 {
@@ -84,12 +114,11 @@ static void *cpu_worker_main(void *p)
     free(wa);
     uint32_t seen = 0;
     for (;;) {
-        int spins = 0;
+        uint64_t start = 0;
+        unsigned polls = 0;
         while (atomic_load(&pool->generation) == seen && !atomic_load(&pool->stop) &&
-               spins < CPU_POOL_SPIN) {
-            cpu_pause();
-            spins++;
-        }
+               !cpu_spin_expired(&start, &polls))
+            ;
         pthread_mutex_lock(&pool->lock);
         while (atomic_load(&pool->generation) == seen && !atomic_load(&pool->stop))
             pthread_cond_wait(&pool->start_cv, &pool->lock);
@@ -200,11 +229,10 @@ void cpu_threadpool_run(cpu_threadpool *pool, size_t ntasks, cpu_parallel_fn fn,
 
     cpu_pool_work(pool, gen, 0);
 
-    int spins = 0;
-    while (atomic_load(&pool->done) < pool->nchunks && spins < CPU_POOL_SPIN) {
-        cpu_pause();
-        spins++;
-    }
+    uint64_t start = 0;
+    unsigned polls = 0;
+    while (atomic_load(&pool->done) < pool->nchunks && !cpu_spin_expired(&start, &polls))
+        ;
     if (atomic_load(&pool->done) < pool->nchunks) {
         pthread_mutex_lock(&pool->lock);
         atomic_store(&pool->sleeping_main, 1);
