@@ -322,6 +322,14 @@ static const mlopt_conv2d_params conv_cases[] = {
      * stride and dilation; rows of exactly one chunk */
     {2, 3, 6, 37, 4, 3, 5, 2, 1, 1, 2, 2, 1, 1, 0, 0},
     {2, 2, 5, 18, 3, 3, 3, 1, 1, 0, 0, 1, 1, 1, 0, 0},
+    /* im2col into packed panels by permutes (unpadded, unit strides): the
+     * seed CNN's conv2 shape with fewer channels (runs of 16 pixels across
+     * two row ends; the last taps of the last image read up to the end of
+     * the buffer), vertical dilation, and rows too short for a run to fit
+     * in two vectors (the masked-row code) */
+    {3, 8, 13, 13, 32, 3, 3, 1, 1, 0, 0, 1, 1, 1, 0, 0},
+    {2, 16, 14, 12, 32, 3, 2, 1, 1, 0, 0, 2, 1, 1, 0, 0},
+    {2, 4, 20, 20, 32, 17, 17, 1, 1, 0, 0, 1, 1, 1, 0, 0},
 };
 
 START_TEST(test_cpu_conv_vs_reference)

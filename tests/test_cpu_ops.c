@@ -533,6 +533,11 @@ START_TEST(test_cpu_pool_vs_reference)
         {2, 3, 5, 3, 2, 2, 2, 2, 0, 0, 1, 1, 0, 0},
         {2, 2, 4, 15, 2, 2, 2, 2, 0, 0, 1, 1, 0, 0},
         {1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 1, 0, 0},
+        /* rows of 9 and 16 outputs (AVX-512, second half of the lanes used),
+         * and 17 (the AVX2 kernel again) */
+        {1, 3, 6, 18, 2, 2, 2, 2, 0, 0, 1, 1, 0, 0},
+        {2, 2, 4, 33, 2, 2, 2, 2, 0, 0, 1, 1, 0, 0},
+        {1, 2, 4, 34, 2, 2, 2, 2, 0, 0, 1, 1, 0, 0},
     };
     for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++)
         for (int mode = 0; mode < 3; mode++) {

@@ -221,7 +221,7 @@ void cpu_col2im_s1_avx512(const cpu_im2col_geom *g, const float *cols, float *dx
 /* im2col written straight into the packed B layout of cpu_gemm_packed_b_layout */
 void cpu_im2col_packed_avx512(const cpu_im2col_geom *g, const float *x, int nr, int kc,
                               float *dst);
-/* cpu_pool_avx512.c: cpu_maxpool2x2_row_avx2 for rows of 1 to 8 outputs
+/* cpu_pool_avx512.c: cpu_maxpool2x2_row_avx2 for rows of 1 to 16 outputs
  * (returns ow), 0 for longer rows */
 int cpu_maxpool2x2_row_avx512(const float *r0, const float *r1, int ow, float *y,
                               const float *dy, float *d0, float *d1);

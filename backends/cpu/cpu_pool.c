@@ -65,10 +65,10 @@ static void cpu_maxpool_interior_plane(const mlopt_pool2d_params *p, int use_avx
             float *d0 = dx ? dx + (size_t)2 * oy * p->w : NULL, *d1 = dx ? d0 + p->w : NULL;
             int ox = 0;
 #if defined(CPU_HAVE_AVX2_KERNELS)
-            if (use_avx2)
-                ox = cpu_maxpool2x2_row_avx2(r0, r1, p->ow, yr, dyr, d0, d1);
-            if (use_avx512 && ox == 0)
+            if (use_avx512)
                 ox = cpu_maxpool2x2_row_avx512(r0, r1, p->ow, yr, dyr, d0, d1);
+            if (use_avx2 && ox == 0)
+                ox = cpu_maxpool2x2_row_avx2(r0, r1, p->ow, yr, dyr, d0, d1);
 #else
             (void)use_avx2, (void)use_avx512;
 #endif
