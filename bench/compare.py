@@ -11,8 +11,14 @@ the ratios:
     and mlopt cpu / PyTorch at 1 thread (steadier on a busy machine).
 
     /usr/bin/python3 bench/compare.py [--build build] [--threads 2]
-        [--backends all] [--full] [--out FILE] [--no-openblas] [--no-torch]
-        [--peak-rss]
+        [--backends all] [--full] [--rounds N] [--out FILE] [--no-openblas]
+        [--no-torch] [--peak-rss]
+
+--rounds N runs the whole sequence (mlopt, OpenBLAS, PyTorch) N times in
+turn and reports, for every cell, the median of the N per-round medians.
+On a shared host whose load changes from minute to minute, one pass gives
+each program whatever load its own minute had; alternating the programs N
+times spreads that load over all of them.
 
 --quick settings are used unless --full.  The default output file is the
 one `mlopt bench` picks, bench/results/<hostname>-<cpu>.jsonl.  OpenBLAS
@@ -27,6 +33,7 @@ import json
 import os
 import re
 import socket
+import statistics
 import subprocess
 import sys
 
@@ -77,11 +84,15 @@ def run(cmd, env=None):
 
 
 def find(recs, backend, workload, shape, threads=None):
-    for r in reversed(recs):
-        if (r["backend"] == backend and r["workload"] == workload and r["shape"] == shape
-                and (threads is None or r["threads"] == threads)):
-            return r
-    return None
+    """The median over rounds of the matching records' medians (None if none)."""
+    found = [r for r in recs if r["backend"] == backend and r["workload"] == workload and r["shape"] == shape
+             and (threads is None or r["threads"] == threads)]
+    if not found:
+        return None
+    out = dict(found[-1])
+    out["median"] = statistics.median(r["median"] for r in found)
+    out["rounds"] = len(found)
+    return out
 
 
 def ratio(a, b):
@@ -98,6 +109,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--backends", default="all", help="mlopt backends: all (default) or a comma list")
     ap.add_argument("--full", action="store_true", help="full settings instead of --quick")
+    ap.add_argument("--rounds", type=int, default=1, help="run everything N times in turn; report medians of rounds")
     ap.add_argument("--out", help="results file (default bench/results/<hostname>-<cpu>.jsonl)")
     ap.add_argument("--no-openblas", action="store_true")
     ap.add_argument("--no-torch", action="store_true")
@@ -111,36 +123,39 @@ def main():
     t = args.threads
     recs = []
 
-    recs += run([mlopt, "--backend", args.backends, "--threads", str(t), "bench", "--json", "--out", out] + quick)
-    if t != 1:
-        recs += run([mlopt, "--backend", "cpu", "--threads", "1", "bench", "--json", "--out", out,
-                     "--workloads", "train,infer"] + quick)
+    for rnd in range(max(1, args.rounds)):
+        if args.rounds > 1:
+            print("== round %d of %d" % (rnd + 1, args.rounds), file=sys.stderr, flush=True)
+        recs += run([mlopt, "--backend", args.backends, "--threads", str(t), "bench", "--json", "--out", out] + quick)
+        if t != 1:
+            recs += run([mlopt, "--backend", "cpu", "--threads", "1", "bench", "--json", "--out", out,
+                         "--workloads", "train,infer"] + quick)
 
-    openblas = os.path.join(args.build, "bench", "openblas_sgemm")
-    if not args.no_openblas:
-        if os.path.exists(openblas):
-            env = dict(os.environ)
-            if "OPENBLAS_CORETYPE" not in env:
-                flags = cpu_flags()
-                if "avx512f" in flags:
-                    env["OPENBLAS_CORETYPE"] = "SkylakeX"
-                elif "avx2" in flags:
-                    env["OPENBLAS_CORETYPE"] = "Haswell"
-            recs += run([openblas, "--threads", str(t), "--out", out] + quick, env=env)
-        else:
-            print("compare.py: %s not built (libopenblas-dev missing?); no OpenBLAS reference" % openblas,
-                  file=sys.stderr)
+        openblas = os.path.join(args.build, "bench", "openblas_sgemm")
+        if not args.no_openblas:
+            if os.path.exists(openblas):
+                env = dict(os.environ)
+                if "OPENBLAS_CORETYPE" not in env:
+                    flags = cpu_flags()
+                    if "avx512f" in flags:
+                        env["OPENBLAS_CORETYPE"] = "SkylakeX"
+                    elif "avx2" in flags:
+                        env["OPENBLAS_CORETYPE"] = "Haswell"
+                recs += run([openblas, "--threads", str(t), "--out", out] + quick, env=env)
+            else:
+                print("compare.py: %s not built (libopenblas-dev missing?); no OpenBLAS reference" % openblas,
+                      file=sys.stderr)
 
-    torch_script = os.path.join(HERE, "torch_seed_cnn.py")
-    if not args.no_torch:
-        try:
-            subprocess.run(["/usr/bin/python3", "-c", "import torch"], check=True, stderr=subprocess.DEVNULL)
-            recs += run(["/usr/bin/python3", torch_script, "--threads", str(t), "--out", out] + quick)
-            if t != 1:
-                recs += run(["/usr/bin/python3", torch_script, "--threads", "1", "--out", out] + quick)
-        except (subprocess.CalledProcessError, FileNotFoundError):
-            print("compare.py: /usr/bin/python3 has no torch (apt-get install python3-torch); no PyTorch reference",
-                  file=sys.stderr)
+        torch_script = os.path.join(HERE, "torch_seed_cnn.py")
+        if not args.no_torch:
+            try:
+                subprocess.run(["/usr/bin/python3", "-c", "import torch"], check=True, stderr=subprocess.DEVNULL)
+                recs += run(["/usr/bin/python3", torch_script, "--threads", str(t), "--out", out] + quick)
+                if t != 1:
+                    recs += run(["/usr/bin/python3", torch_script, "--threads", "1", "--out", out] + quick)
+            except (subprocess.CalledProcessError, FileNotFoundError):
+                print("compare.py: /usr/bin/python3 has no torch (apt-get install python3-torch); no PyTorch reference",
+                      file=sys.stderr)
 
     if args.peak_rss:
         recs += run(["/usr/bin/python3", os.path.join(HERE, "peak_rss.py"), "--mlopt", mlopt, "--threads", str(t),
@@ -151,6 +166,8 @@ def main():
         if r["backend"] not in ("openblas", "pytorch") and r["backend"] not in backends:
             backends.append(r["backend"])
 
+    if args.rounds > 1:
+        print("\nEvery cell: the median of %d rounds' medians." % args.rounds)
     print("\n## mlopt / OpenBLAS SGEMM (GFLOP/s medians, %d threads)\n" % t)
     print("| workload | shape | OpenBLAS | " + " | ".join("%s | ratio" % b for b in backends) + " |")
     print("|---|---|---:|" + "---:|---:|" * len(backends))
