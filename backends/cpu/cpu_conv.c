@@ -206,8 +206,8 @@ static void cpu_im2col(const cpu_conv_geom *g, const float *x, float *cols)
             }
 }
 
-/* dx[ci][iy][ix] += cols[...] for every column entry inside the image
- * (column range per tap found once, as in im2col). */
+/* dx = 0, then dx[ci][iy][ix] += cols[...] for every column entry inside
+ * the image (column range per tap found once, as in im2col). */
 static void cpu_col2im(const cpu_conv_geom *g, const float *cols, float *dx)
 {
     const mlopt_conv2d_params *p = g->p;
@@ -217,6 +217,7 @@ static void cpu_col2im(const cpu_conv_geom *g, const float *cols, float *dx)
         return;
     }
 #endif
+    memset(dx, 0, (size_t)g->cg * g->hw * sizeof(float));
     for (int ci = 0; ci < g->cg; ci++)
         for (int kr = 0; kr < p->r; kr++)
             for (int ks = 0; ks < p->s; ks++) {
@@ -352,7 +353,6 @@ static void cpu_conv_backward_data_images(void *arg, size_t begin, size_t end, i
                                              (int)g->ohw, "conv2d_backward_data");
             if (rc)
                 j->failed = 1;
-            memset(dx, 0, (size_t)g->cg * g->hw * sizeof(float));
             cpu_col2im(g, c, dx);
         }
     }

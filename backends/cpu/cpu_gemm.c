@@ -45,15 +45,27 @@ static const cpu_gemm_kernel *cpu_gemm_pick(const mlopt_backend_ctx *ctx)
     return &cpu_kernel_scalar;
 }
 
-/* Below this many multiply-adds a problem runs on one thread: waking the
- * pool would cost more than it saves. */
+/* Below this many multiply-adds a problem takes the unpacked small-GEMM
+ * kernels (on AVX-512), and the packed path runs on one thread. */
 #define CPU_GEMM_PARALLEL_MIN_FLOPS ((size_t)64 * 64 * 64)
+/* From this many on, the unpacked small-GEMM kernels split their row
+ * blocks over the pool.  Its helpers spin for 100 us after a kernel
+ * (cpu_threadpool.c), so a GEMM issued right after another finds them
+ * awake.  Measured on the seed CNN's per-image GEMMs (mlopt bench
+ * --workloads cnn-gemm --threads 2, medians of 3 alternated runs):
+ * 9x676x32 TN 62 -> 78 GFLOP/s and 32x9x676 NT 54 -> 77 at 195 K
+ * multiply-adds; at 82 K (fc2: 10x128x64 TN, 64x128x10 NN) the fork-join
+ * cost more than it saved, and so did splitting the packed path's
+ * 32x676x9 (56 -> 44). */
+#define CPU_GEMM_SPLIT_MIN_FLOPS ((size_t)1 << 17)
 /* The small dot-product path wants several full 16-float chunks of k.
  * The unpacked NN path reads B rows where they lie (unaligned, split
  * cache lines); with k below 16 (a 3x3 single-channel conv's k = 9) that
  * costs as much as packing saves, measured on the seed CNN's shapes. */
 #define CPU_GEMM_SMALL_DOT_MIN_K 64
 #define CPU_GEMM_SMALL_NN_MIN_K 16
+/* The narrow kernel copies a transposed B of up to this many rows of k. */
+#define CPU_GEMM_NARROW_MAX_K 512
 
 typedef struct cpu_gemm_job {
     const cpu_gemm_kernel *kern;
@@ -335,6 +347,38 @@ static int cpu_gemm_blocked(mlopt_backend_ctx *ctx, int thread, int trans_a, int
     return 0;
 }
 
+#if defined(CPU_HAVE_AVX2_KERNELS)
+typedef struct cpu_gemm_small_job {
+    int trans_a, trans_b, m, n, k, rows;
+    int narrow; /* n <= 16: cpu_gemm_small_narrow_avx512, B not transposed */
+    float alpha, beta;
+    const float *a, *b;
+    float *c;
+    int lda, ldb, ldc;
+} cpu_gemm_small_job;
+
+/* Row blocks [begin, end) of a small GEMM. */
+static void cpu_gemm_small_rows(void *arg, size_t begin, size_t end, int thread)
+{
+    (void)thread;
+    const cpu_gemm_small_job *j = arg;
+    int r0 = (int)begin * j->rows, r1 = (int)end * j->rows < j->m ? (int)end * j->rows : j->m;
+    if (r1 <= r0)
+        return;
+    /* op(A) row r: A[r][.] (A[.][r] when transposed) */
+    const float *a = j->trans_a ? j->a + r0 : j->a + (size_t)r0 * j->lda;
+    float *c = j->c + (size_t)r0 * j->ldc;
+    if (j->narrow)
+        cpu_gemm_small_narrow_avx512(j->trans_a, r1 - r0, j->n, j->k, cpu_kernel_avx512.kc, j->alpha, a, j->lda,
+                                     j->b, j->ldb, j->beta, c, j->ldc);
+    else if (!j->trans_b)
+        cpu_gemm_small_nn_avx512(j->trans_a, r1 - r0, j->n, j->k, cpu_kernel_avx512.kc, j->alpha, a, j->lda, j->b,
+                                 j->ldb, j->beta, c, j->ldc);
+    else
+        cpu_gemm_small_dot_avx512(r1 - r0, j->n, j->k, j->alpha, a, j->lda, j->b, j->ldb, j->beta, c, j->ldc);
+}
+#endif
+
 /* Problems that run on one thread anyway and fit in L2 take the unpacked
  * kernels of cpu_gemm_small_avx512.c.  The dot-product form needs k long
  * enough to fill its vectors. */
@@ -344,6 +388,8 @@ int cpu_gemm_is_small(const mlopt_backend_ctx *ctx, int trans_a, int trans_b, in
     if (ctx->reference || ctx->isa < CPU_ISA_AVX512 ||
         (size_t)m * n * k >= CPU_GEMM_PARALLEL_MIN_FLOPS)
         return 0;
+    if (n <= 16 && (!trans_b || k <= CPU_GEMM_NARROW_MAX_K))
+        return 1; /* the narrow kernel (B copied when transposed) */
     return trans_b ? !trans_a && k >= CPU_GEMM_SMALL_DOT_MIN_K : k >= CPU_GEMM_SMALL_NN_MIN_K;
 #else
     (void)ctx, (void)trans_a, (void)trans_b, (void)m, (void)n, (void)k;
@@ -363,12 +409,28 @@ int cpu_gemm_dispatch(mlopt_backend_ctx *ctx, int thread, int trans_a, int trans
     }
 #if defined(CPU_HAVE_AVX2_KERNELS)
     if (cpu_gemm_is_small(ctx, trans_a, trans_b, m, n, k)) {
-        if (!trans_b) {
-            cpu_gemm_small_nn_avx512(trans_a, m, n, k, cpu_kernel_avx512.kc, alpha, a, lda, b,
-                                     ldb, beta, c, ldc);
-            return 0;
+        cpu_gemm_small_job j = {.trans_a = trans_a, .trans_b = trans_b, .n = n, .k = k, .alpha = alpha,
+                                .a = a, .lda = lda, .b = b, .ldb = ldb, .beta = beta, .c = c, .ldc = ldc};
+        /* n <= 16 columns: the narrow kernel, with a transposed B copied to
+         * k x 16 first (fc2's forward: 10 x 128 -> 128 x 16, 8 KiB) */
+        float bt[CPU_GEMM_NARROW_MAX_K * 16];
+        if (n <= 16 && (!trans_b || k <= CPU_GEMM_NARROW_MAX_K)) {
+            j.narrow = 1;
+            if (trans_b) {
+                /* columns n..15 are never stored: left as they are */
+                cpu_transpose_copy_avx2(b, (size_t)ldb, n, k, bt, 16);
+                j.b = bt, j.ldb = 16, j.trans_b = 0;
+            }
         }
-        cpu_gemm_small_dot_avx512(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        /* row blocks of the kernels (12 rows narrow, 6 rows NN, 4 rows dot);
+         * each element's arithmetic is the same whichever block holds it */
+        j.rows = j.narrow ? 12 : trans_b ? 4 : 6;
+        size_t blocks = ((size_t)m + (size_t)j.rows - 1) / (size_t)j.rows;
+        j.m = m;
+        if (thread < 0 && blocks > 1 && (size_t)m * n * k >= CPU_GEMM_SPLIT_MIN_FLOPS)
+            cpu_parallel_elems(ctx, blocks, 2, cpu_gemm_small_rows, &j);
+        else
+            cpu_gemm_small_rows(&j, 0, blocks, 0);
         return 0;
     }
 #endif

@@ -91,6 +91,56 @@ void cpu_gemm_small_nn_avx512(int trans_a, int m, int n, int k, int kc_max, floa
     }
 }
 
+/* The same product for n <= 16: one (masked) vector of B per k step and
+ * twelve rows of C at a time, so that twelve independent FMAs hide the FMA
+ * latency.  The general kernel above would compute four column vectors
+ * of which three are empty (fc2's n = 10: a quarter of its FMAs useful).
+ * Same KC slicing, alpha and beta steps, hence the same bits. */
+#define NARROW_MR 12
+#define NARROW_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
+
+void cpu_gemm_small_narrow_avx512(int trans_a, int m, int n, int k, int kc_max, float alpha,
+                                  const float *a, int lda, const float *b, int ldb, float beta,
+                                  float *c, int ldc)
+{
+    const __m512 valpha = _mm512_set1_ps(alpha);
+    const __mmask16 mask = cpu_cols_mask(n);
+    const size_t astep = trans_a ? (size_t)lda : 1;
+    for (int i0 = 0; i0 < m; i0 += NARROW_MR) {
+        int mr = m - i0 < NARROW_MR ? m - i0 : NARROW_MR;
+#define NA_AROW(r)                                                                         \
+    const float *a##r = trans_a ? a + (i0 + (r < mr ? r : mr - 1))                         \
+                                : a + (size_t)(i0 + (r < mr ? r : mr - 1)) * lda;
+        NARROW_ROWS(NA_AROW)
+#undef NA_AROW
+        for (int pc = 0; pc < k; pc += kc_max) {
+            int kc = k - pc < kc_max ? k - pc : kc_max;
+#define NA_DECL(r) __m512 c##r = _mm512_setzero_ps();
+            NARROW_ROWS(NA_DECL)
+#undef NA_DECL
+            for (int p = pc; p < pc + kc; p++) {
+                __m512 bv = _mm512_maskz_loadu_ps(mask, b + (size_t)p * ldb);
+                size_t off = (size_t)p * astep;
+#define NA_FMA(r) c##r = _mm512_fmadd_ps(_mm512_set1_ps(a##r[off]), bv, c##r);
+                NARROW_ROWS(NA_FMA)
+#undef NA_FMA
+            }
+            float bt = pc == 0 ? beta : 1.0f;
+            const __m512 vbeta = _mm512_set1_ps(bt);
+#define NA_STORE(r)                                                                        \
+    if (r < mr) {                                                                          \
+        float *cr = c + (size_t)(i0 + r) * ldc;                                            \
+        __m512 out = _mm512_mul_ps(c##r, valpha);                                          \
+        if (bt != 0.0f)                                                                    \
+            out = _mm512_fmadd_ps(vbeta, _mm512_maskz_loadu_ps(mask, cr), out);            \
+        _mm512_mask_storeu_ps(cr, mask, out);                                              \
+    }
+            NARROW_ROWS(NA_STORE)
+#undef NA_STORE
+        }
+    }
+}
+
 /* A not transposed, B transposed (both read along k): C[i][j] is the dot
  * product of row i of A and row j of B.  Four rows by three columns of C
  * in 12 ZMM accumulators over 16-wide chunks of k (a masked last chunk),

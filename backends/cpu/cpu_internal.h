@@ -217,6 +217,7 @@ typedef struct cpu_im2col_geom {
     int stride_h, pad_h, pad_w, dil_h, dil_w;
 } cpu_im2col_geom;
 void cpu_im2col_s1_avx512(const cpu_im2col_geom *g, const float *x, float *cols);
+/* col2im writes dx (no need to zero it first) */
 void cpu_col2im_s1_avx512(const cpu_im2col_geom *g, const float *cols, float *dx);
 /* im2col written straight into the packed B layout of cpu_gemm_packed_b_layout */
 void cpu_im2col_packed_avx512(const cpu_im2col_geom *g, const float *x, int nr, int kc,
@@ -231,6 +232,9 @@ int cpu_maxpool2x2_row_avx512(const float *r0, const float *r1, int ow, float *y
 void cpu_gemm_small_nn_avx512(int trans_a, int m, int n, int k, int kc_max, float alpha,
                               const float *a, int lda, const float *b, int ldb, float beta,
                               float *c, int ldc);
+void cpu_gemm_small_narrow_avx512(int trans_a, int m, int n, int k, int kc_max, float alpha,
+                                  const float *a, int lda, const float *b, int ldb, float beta,
+                                  float *c, int ldc);
 void cpu_gemm_small_dot_avx512(int m, int n, int k, float alpha, const float *a, int lda,
                                const float *b, int ldb, float beta, float *c, int ldc);
 #endif
