@@ -171,8 +171,11 @@ def main():
     print("\n## mlopt / OpenBLAS SGEMM (GFLOP/s medians, %d threads)\n" % t)
     print("| workload | shape | OpenBLAS | " + " | ".join("%s | ratio" % b for b in backends) + " |")
     print("|---|---|---:|" + "---:|---:|" * len(backends))
-    rows = [(r["workload"], r["shape"]) for r in recs if r["backend"] == "openblas"
-            and (r["workload"] != "gemm" or r["shape"].startswith("1024x"))]
+    rows = []
+    for r in recs:
+        if (r["backend"] == "openblas" and (r["workload"] != "gemm" or r["shape"].startswith("1024x"))
+                and (r["workload"], r["shape"]) not in rows):
+            rows.append((r["workload"], r["shape"]))
     for wl, sh in rows:
         ob = find(recs, "openblas", wl, sh, t)
         cells = []
