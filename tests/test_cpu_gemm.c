@@ -105,6 +105,15 @@ START_TEST(test_cpu_gemm_small_shapes_vs_reference)
         {0, 1, 5, 4, 71, 0, 0, 0, -0.5f, 0.75f},
         {0, 1, 1, 1, 64, 0, 0, 0, 2.0f, 0.0f},
         {0, 1, 3, 2, 1000, 0, 0, 0, 1.0f, 0.0f},
+        /* k below 16 with rows of B at least 256 wide (conv1 forward) */
+        {0, 0, 32, 676, 9, 0, 0, 0, 1.0f, 0.0f},
+        {1, 0, 7, 300, 12, 0, 0, 0, 0.5f, 1.0f},
+        /* n <= 16: the narrow kernels, 12-row blocks and a remainder (NN,
+         * TN), one row at a time for n > 14 (NT) with a k tail */
+        {0, 0, 25, 16, 50, 0, 0, 0, 1.0f, 0.5f},
+        {1, 0, 13, 5, 30, 0, 0, 0, -1.0f, 0.0f},
+        {0, 1, 7, 16, 45, 0, 0, 0, 1.0f, 1.0f},
+        {0, 1, 6, 15, 200, 0, 0, 0, 0.25f, 0.0f},
     };
     harness_backend fast, ref;
     open_fast(&fast);
@@ -471,6 +480,18 @@ START_TEST(test_cpu_threads_1_vs_2)
     ck_assert_msg(memcmp(c1, c2, (size_t)g.m * g.ldc * sizeof(float)) == 0,
                   "GEMM differs between 1 and 2 threads");
     free(c1), free(c2);
+    /* small GEMMs whose row blocks are split over the threads */
+    static const gemm_case small[] = {
+        {0, 1, 32, 9, 676, 676, 676, 9, 1.0f, 0.0f},
+        {0, 0, 32, 676, 9, 9, 676, 676, 1.0f, 0.0f},
+        {1, 0, 9, 676, 32, 9, 676, 676, 1.0f, 0.0f},
+    };
+    for (int i = 0; i < 3; i++) {
+        c1 = run_gemm(&one, &small[i], 10 + (uint32_t)i), c2 = run_gemm(&two, &small[i], 10 + (uint32_t)i);
+        ck_assert_msg(memcmp(c1, c2, (size_t)small[i].m * small[i].ldc * sizeof(float)) == 0,
+                      "small GEMM %d differs between 1 and 2 threads", i);
+        free(c1), free(c2);
+    }
     mlopt_conv2d_params p = {6, 3, 12, 12, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1, 0, 0};
     compare_conv(&one, &two, p, 4242u, 1e-5);
     harness_close(&one);

@@ -64,8 +64,13 @@ static const cpu_gemm_kernel *cpu_gemm_pick(const mlopt_backend_ctx *ctx)
  * costs as much as packing saves, measured on the seed CNN's shapes. */
 #define CPU_GEMM_SMALL_DOT_MIN_K 64
 #define CPU_GEMM_SMALL_NN_MIN_K 16
-/* The narrow kernel copies a transposed B of up to this many rows of k. */
-#define CPU_GEMM_NARROW_MAX_K 512
+/* ...except for rows of B at least this wide, where the split lines are a
+ * small part of each row: the per-image 32x676x9 GEMM of a 3x3 conv with
+ * one input channel ran at 55 GFLOP/s packed, 81 unpacked (2 threads,
+ * mlopt bench --workloads cnn-gemm, medians of 3 alternated runs).  fc2's
+ * 64x128x10 stays packed (97 vs 89). */
+#define CPU_GEMM_SMALL_NN_WIDE_N 256
+#define CPU_GEMM_SMALL_NN_WIDE_MIN_K 8
 
 typedef struct cpu_gemm_job {
     const cpu_gemm_kernel *kern;
@@ -350,7 +355,7 @@ static int cpu_gemm_blocked(mlopt_backend_ctx *ctx, int thread, int trans_a, int
 #if defined(CPU_HAVE_AVX2_KERNELS)
 typedef struct cpu_gemm_small_job {
     int trans_a, trans_b, m, n, k, rows;
-    int narrow; /* n <= 16: cpu_gemm_small_narrow_avx512, B not transposed */
+    int narrow; /* n <= 16: cpu_gemm_small_narrow_avx512 or, B transposed, ..._dot_narrow_avx512 */
     float alpha, beta;
     const float *a, *b;
     float *c;
@@ -368,7 +373,10 @@ static void cpu_gemm_small_rows(void *arg, size_t begin, size_t end, int thread)
     /* op(A) row r: A[r][.] (A[.][r] when transposed) */
     const float *a = j->trans_a ? j->a + r0 : j->a + (size_t)r0 * j->lda;
     float *c = j->c + (size_t)r0 * j->ldc;
-    if (j->narrow)
+    if (j->narrow && j->trans_b)
+        cpu_gemm_small_dot_narrow_avx512(r1 - r0, j->n, j->k, j->alpha, a, j->lda, j->b, j->ldb, j->beta, c,
+                                         j->ldc);
+    else if (j->narrow)
         cpu_gemm_small_narrow_avx512(j->trans_a, r1 - r0, j->n, j->k, cpu_kernel_avx512.kc, j->alpha, a, j->lda,
                                      j->b, j->ldb, j->beta, c, j->ldc);
     else if (!j->trans_b)
@@ -388,9 +396,10 @@ int cpu_gemm_is_small(const mlopt_backend_ctx *ctx, int trans_a, int trans_b, in
     if (ctx->reference || ctx->isa < CPU_ISA_AVX512 ||
         (size_t)m * n * k >= CPU_GEMM_PARALLEL_MIN_FLOPS)
         return 0;
-    if (n <= 16 && (!trans_b || k <= CPU_GEMM_NARROW_MAX_K))
-        return 1; /* the narrow kernel (B copied when transposed) */
-    return trans_b ? !trans_a && k >= CPU_GEMM_SMALL_DOT_MIN_K : k >= CPU_GEMM_SMALL_NN_MIN_K;
+    if (n <= 16 && !(trans_a && trans_b))
+        return 1; /* the narrow kernels */
+    return trans_b ? !trans_a && k >= CPU_GEMM_SMALL_DOT_MIN_K : k >= CPU_GEMM_SMALL_NN_MIN_K ||
+                                                 (k >= CPU_GEMM_SMALL_NN_WIDE_MIN_K && n >= CPU_GEMM_SMALL_NN_WIDE_N);
 #else
     (void)ctx, (void)trans_a, (void)trans_b, (void)m, (void)n, (void)k;
     return 0;
@@ -411,20 +420,12 @@ int cpu_gemm_dispatch(mlopt_backend_ctx *ctx, int thread, int trans_a, int trans
     if (cpu_gemm_is_small(ctx, trans_a, trans_b, m, n, k)) {
         cpu_gemm_small_job j = {.trans_a = trans_a, .trans_b = trans_b, .n = n, .k = k, .alpha = alpha,
                                 .a = a, .lda = lda, .b = b, .ldb = ldb, .beta = beta, .c = c, .ldc = ldc};
-        /* n <= 16 columns: the narrow kernel, with a transposed B copied to
-         * k x 16 first (fc2's forward: 10 x 128 -> 128 x 16, 8 KiB) */
-        float bt[CPU_GEMM_NARROW_MAX_K * 16];
-        if (n <= 16 && (!trans_b || k <= CPU_GEMM_NARROW_MAX_K)) {
+        /* n <= 16 columns: the narrow kernels */
+        if (n <= 16)
             j.narrow = 1;
-            if (trans_b) {
-                /* columns n..15 are never stored: left as they are */
-                cpu_transpose_copy_avx2(b, (size_t)ldb, n, k, bt, 16);
-                j.b = bt, j.ldb = 16, j.trans_b = 0;
-            }
-        }
-        /* row blocks of the kernels (12 rows narrow, 6 rows NN, 4 rows dot);
+        /* row blocks of the kernels (12 rows narrow, 2 narrow dot, 6 NN, 4 dot);
          * each element's arithmetic is the same whichever block holds it */
-        j.rows = j.narrow ? 12 : trans_b ? 4 : 6;
+        j.rows = j.narrow ? (trans_b ? 2 : 12) : trans_b ? 4 : 6;
         size_t blocks = ((size_t)m + (size_t)j.rows - 1) / (size_t)j.rows;
         j.m = m;
         if (thread < 0 && blocks > 1 && (size_t)m * n * k >= CPU_GEMM_SPLIT_MIN_FLOPS)

@@ -198,3 +198,81 @@ void cpu_gemm_small_dot_avx512(int m, int n, int k, float alpha, const float *a,
         }
     }
 }
+
+/* Sums of sixteen vectors: lane j of the result is the sum of the lanes of
+ * v[j].  Four levels of shuffles and adds (15 adds for 16 sums) instead of
+ * a full reduction per vector; the order of the additions is fixed. */
+static inline __attribute__((always_inline)) __m512 cpu_sum16(const __m512 v[16])
+{
+    __m512 x[8], y[4], z[2];
+    for (int t = 0; t < 8; t++) /* lanes 0-7: v[2t] folded, 8-15: v[2t+1] */
+        x[t] = _mm512_add_ps(_mm512_shuffle_f32x4(v[2 * t], v[2 * t + 1], 0x44),
+                             _mm512_shuffle_f32x4(v[2 * t], v[2 * t + 1], 0xEE));
+    for (int u = 0; u < 4; u++) /* 128-bit block q: v[4u + q], four partials */
+        y[u] = _mm512_add_ps(_mm512_shuffle_f32x4(x[2 * u], x[2 * u + 1], 0x88),
+                             _mm512_shuffle_f32x4(x[2 * u], x[2 * u + 1], 0xDD));
+    for (int s = 0; s < 2; s++) /* block q: v[8s + q] (2 partials), v[8s + 4 + q] (2) */
+        z[s] = _mm512_add_ps(_mm512_shuffle_ps(y[2 * s], y[2 * s + 1], 0x44),
+                             _mm512_shuffle_ps(y[2 * s], y[2 * s + 1], 0xEE));
+    /* lane 4q + s holds the sum of v[4s + q] */
+    __m512 w = _mm512_add_ps(_mm512_shuffle_ps(z[0], z[1], 0x88), _mm512_shuffle_ps(z[0], z[1], 0xDD));
+    const __m512i order = _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0);
+    return _mm512_permutexvar_ps(order, w);
+}
+
+/* C[i][0..N) for ROWS rows of A at once: N accumulators per row, one load
+ * of each B row per 16 floats of k, shared by the rows. */
+static inline __attribute__((always_inline)) void cpu_dot_narrow_rows(int rows, int n, int k, float alpha,
+                                                                       const float *a, int lda, const float *b,
+                                                                       int ldb, float beta, float *c, int ldc)
+{
+    __m512 acc[2][16];
+    for (int r = 0; r < 2; r++)
+        for (int q = 0; q < 16; q++)
+            acc[r][q] = _mm512_setzero_ps();
+    for (int p = 0; p < k; p += 16) {
+        __mmask16 mk = cpu_cols_mask(k - p);
+        __m512 av[2];
+        for (int r = 0; r < rows; r++)
+            av[r] = _mm512_maskz_loadu_ps(mk, a + (size_t)r * lda + p);
+        for (int q = 0; q < n; q++) {
+            __m512 bv = _mm512_maskz_loadu_ps(mk, b + (size_t)q * ldb + p);
+            for (int r = 0; r < rows; r++)
+                acc[r][q] = _mm512_fmadd_ps(av[r], bv, acc[r][q]);
+        }
+    }
+    const __mmask16 out = cpu_cols_mask(n);
+    for (int r = 0; r < rows; r++) {
+        __m512 s = _mm512_mul_ps(cpu_sum16(acc[r]), _mm512_set1_ps(alpha));
+        float *cr = c + (size_t)r * ldc;
+        if (beta != 0.0f)
+            s = _mm512_fmadd_ps(_mm512_set1_ps(beta), _mm512_maskz_loadu_ps(out, cr), s);
+        _mm512_mask_storeu_ps(cr, out, s);
+    }
+}
+
+#define CPU_DOT_NARROW_CASE(N)                                                                                 \
+    case N:                                                                                                    \
+        for (; i + 2 <= m && N <= 14; i += 2)                                                                  \
+            cpu_dot_narrow_rows(2, N, k, alpha, a + (size_t)i * lda, lda, b, ldb, beta, c + (size_t)i * ldc, ldc); \
+        for (; i < m; i++)                                                                                     \
+            cpu_dot_narrow_rows(1, N, k, alpha, a + (size_t)i * lda, lda, b, ldb, beta, c + (size_t)i * ldc, ldc); \
+        break;
+
+/* A not transposed, B transposed, n <= 16 (fc2's forward: 64 x 10 x 128;
+ * a 3x3 single-channel conv's filter gradient: 32 x 9 x 676): each row of C
+ * is n dot products whose partial vectors are summed together by
+ * cpu_sum16, one masked store per row.  The general dot kernel above
+ * reduces every C element on its own and computes 3-column groups. */
+void cpu_gemm_small_dot_narrow_avx512(int m, int n, int k, float alpha, const float *a, int lda,
+                                      const float *b, int ldb, float beta, float *c, int ldc)
+{
+    int i = 0;
+    switch (n) {
+        CPU_DOT_NARROW_CASE(1) CPU_DOT_NARROW_CASE(2) CPU_DOT_NARROW_CASE(3) CPU_DOT_NARROW_CASE(4)
+        CPU_DOT_NARROW_CASE(5) CPU_DOT_NARROW_CASE(6) CPU_DOT_NARROW_CASE(7) CPU_DOT_NARROW_CASE(8)
+        CPU_DOT_NARROW_CASE(9) CPU_DOT_NARROW_CASE(10) CPU_DOT_NARROW_CASE(11) CPU_DOT_NARROW_CASE(12)
+        CPU_DOT_NARROW_CASE(13) CPU_DOT_NARROW_CASE(14) CPU_DOT_NARROW_CASE(15) CPU_DOT_NARROW_CASE(16)
+    default: break;
+    }
+}
