@@ -59,6 +59,8 @@ static int feasible(const search_cfg *c, const mlopt_trial_record *r)
     return 1;
 }
 
+#define SEARCH_DEDUPE_TRIES 32
+
 static mlopt_status propose(void *user, int id, const mlopt_journal_data *h, char *params, size_t plen, char *spec,
                             size_t slen)
 {
@@ -72,14 +74,16 @@ static mlopt_status propose(void *user, int id, const mlopt_journal_data *h, cha
         mlopt_status s = mlopt_arch_parse(&t->space, c->include, &a);
         if (s != MLOPT_OK)
             return s;
-    } else if (strcmp(c->strategy, "evolution") == 0) {
+        mlopt_arch_format(&t->space, &a, spec, slen);
+    } else {
         /* Replay the finished trials into the population, oldest first:
          * the journal is the population's history. */
+        int evolution = strcmp(c->strategy, "evolution") == 0;
         mlopt_evo e;
         mlopt_status s = mlopt_evo_init(&e, c->population, c->sample, strcmp(c->objective, "pareto") == 0);
         if (s != MLOPT_OK)
             return s;
-        for (int i = 0; i < h->ntrials; i++) {
+        for (int i = 0; evolution && i < h->ntrials; i++) {
             const mlopt_trial_record *r = &h->trials[i];
             mlopt_arch ra;
             if (r->status == MLOPT_TRIAL_RUNNING || r->status == MLOPT_TRIAL_FAILED || !r->epochs ||
@@ -87,12 +91,23 @@ static mlopt_status propose(void *user, int id, const mlopt_journal_data *h, cha
                 continue;
             mlopt_evo_add(&e, &ra, r->val_acc[r->epochs - 1], cost_of(c, r), r->id);
         }
-        mlopt_evo_propose(&e, &t->space, &rng, t->in_h, t->in_w, &a, &parent);
+        /* An architecture already in the journal (finished, pruned or
+         * running) is drawn again, up to SEARCH_DEDUPE_TRIES times from the
+         * same seeded stream: a mutation often undoes itself, and 40 of the
+         * 200 trials of bench/search_fashion.sh had repeated an earlier
+         * architecture (65 of its 246 trial-epochs).  A space too small to
+         * avoid repeats runs the last draw. */
+        for (int attempt = 0; attempt < SEARCH_DEDUPE_TRIES; attempt++) {
+            if (evolution)
+                mlopt_evo_propose(&e, &t->space, &rng, t->in_h, t->in_w, &a, &parent);
+            else
+                mlopt_arch_random(&t->space, &rng, t->in_h, t->in_w, &a);
+            mlopt_arch_format(&t->space, &a, spec, slen);
+            if (!mlopt_journal_find_spec(h, spec))
+                break;
+        }
         mlopt_evo_free(&e);
-    } else {
-        mlopt_arch_random(&t->space, &rng, t->in_h, t->in_w, &a);
     }
-    mlopt_arch_format(&t->space, &a, spec, slen);
     snprintf(params, plen, "{\"parent\":%d}", parent);
     return MLOPT_OK;
 }

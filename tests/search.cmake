@@ -6,7 +6,7 @@ mlopt_add_check_test(test_search_asha SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_sea
 mlopt_add_check_test(test_search_evolution SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_search_evolution.c TIMEOUT 20)
 mlopt_add_check_test(test_search_journal SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_search_journal.c TIMEOUT 60)
 if(TARGET mlopt_cli)
-  foreach(case tune search resume budget kill report)
+  foreach(case tune search dedupe resume budget kill report)
     add_test(NAME search_cli_${case} COMMAND bash "${CMAKE_CURRENT_LIST_DIR}/search_cli.sh"
              "$<TARGET_FILE:mlopt_cli>" ${case})
     set_tests_properties(search_cli_${case} PROPERTIES TIMEOUT 300

@@ -73,6 +73,29 @@ assert os.path.exists(os.path.join(d, "best.safetensors"))
 PY
     "$MLOPT" eval --data "$W" "$W/s/best.safetensors" > /dev/null || fail "best checkpoint does not evaluate"
     ;;
+dedupe)
+    # A space of 6 architectures (3 widths x 2 activations) and 6 trials:
+    # every one must be new.  Without the journal check evolution's
+    # mutations of a population of 2 repeat architectures within a few trials.
+    cat > "$W/small.txt" <<'SP'
+conv_stages 1 1
+conv_widths 4 8 12
+kernels 3
+linear_layers 0 0
+activations relu gelu
+batchnorm off
+pad off
+SP
+    "$MLOPT" search --data "$W" --val 100 --limit 200 --space "$W/small.txt" --trials 6 --population 2 \
+        --sample 2 --max-epochs 1 --scheduler none --cost params --out "$W/d" --quiet > /dev/null 2> "$W/err.txt" \
+        || { cat "$W/err.txt"; fail "search"; }
+    python3 - "$W/d/journal.jsonl" <<'PY' || fail "an architecture was proposed twice"
+import json, sys
+specs = [json.loads(l)["spec"] for l in open(sys.argv[1]) if '"type":"start"' in l]
+assert len(specs) == 6, specs
+assert len(set(specs)) == len(specs), specs
+PY
+    ;;
 resume)
     args=(search --data "$W" --val 100 --space "$W/arch.txt" --trials 6 --population 3 --sample 2 --max-epochs 2
           --out "$W/r" --quiet)

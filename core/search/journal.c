@@ -332,3 +332,11 @@ const mlopt_trial_record *mlopt_journal_find(const mlopt_journal_data *d, int id
             return &d->trials[i];
     return NULL;
 }
+
+const mlopt_trial_record *mlopt_journal_find_spec(const mlopt_journal_data *d, const char *spec)
+{
+    for (int i = 0; i < d->ntrials; i++)
+        if (strcmp(d->trials[i].spec, spec) == 0)
+            return &d->trials[i];
+    return NULL;
+}

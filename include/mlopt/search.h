@@ -332,6 +332,8 @@ mlopt_status mlopt_journal_read(const char *path, mlopt_journal_data *out,
                                 void (*warn)(void *user, const char *message), void *user);
 void mlopt_journal_data_free(mlopt_journal_data *d);
 const mlopt_trial_record *mlopt_journal_find(const mlopt_journal_data *d, int id);
+/* The first trial started with exactly this spec, or NULL. */
+const mlopt_trial_record *mlopt_journal_find_spec(const mlopt_journal_data *d, const char *spec);
 
 /* Append s to buf as a JSON string literal (quotes included). */
 void mlopt_json_escape(const char *s, char *buf, size_t len);
