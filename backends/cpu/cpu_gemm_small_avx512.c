@@ -200,17 +200,20 @@ void cpu_gemm_small_dot_avx512(int m, int n, int k, float alpha, const float *a,
 }
 
 /* Sums of sixteen vectors: lane j of the result is the sum of the lanes of
- * v[j].  Four levels of shuffles and adds (15 adds for 16 sums) instead of
+ * v[j] (v[n..15] must be zero).  Four levels of shuffles and adds (15 adds for 16 sums) instead of
  * a full reduction per vector; the order of the additions is fixed. */
-static inline __attribute__((always_inline)) __m512 cpu_sum16(const __m512 v[16])
+static inline __attribute__((always_inline)) __m512 cpu_sum16(const __m512 v[16], int n)
 {
+    /* v[n..15] are zero: with n a constant, their part of the tree folds away */
     __m512 x[8], y[4], z[2];
     for (int t = 0; t < 8; t++) /* lanes 0-7: v[2t] folded, 8-15: v[2t+1] */
-        x[t] = _mm512_add_ps(_mm512_shuffle_f32x4(v[2 * t], v[2 * t + 1], 0x44),
-                             _mm512_shuffle_f32x4(v[2 * t], v[2 * t + 1], 0xEE));
+        x[t] = 2 * t >= n ? _mm512_setzero_ps()
+                          : _mm512_add_ps(_mm512_shuffle_f32x4(v[2 * t], v[2 * t + 1], 0x44),
+                                          _mm512_shuffle_f32x4(v[2 * t], v[2 * t + 1], 0xEE));
     for (int u = 0; u < 4; u++) /* 128-bit block q: v[4u + q], four partials */
-        y[u] = _mm512_add_ps(_mm512_shuffle_f32x4(x[2 * u], x[2 * u + 1], 0x88),
-                             _mm512_shuffle_f32x4(x[2 * u], x[2 * u + 1], 0xDD));
+        y[u] = 4 * u >= n ? _mm512_setzero_ps()
+                          : _mm512_add_ps(_mm512_shuffle_f32x4(x[2 * u], x[2 * u + 1], 0x88),
+                                          _mm512_shuffle_f32x4(x[2 * u], x[2 * u + 1], 0xDD));
     for (int s = 0; s < 2; s++) /* block q: v[8s + q] (2 partials), v[8s + 4 + q] (2) */
         z[s] = _mm512_add_ps(_mm512_shuffle_ps(y[2 * s], y[2 * s + 1], 0x44),
                              _mm512_shuffle_ps(y[2 * s], y[2 * s + 1], 0xEE));
@@ -230,20 +233,34 @@ static inline __attribute__((always_inline)) void cpu_dot_narrow_rows(int rows, 
     for (int r = 0; r < 2; r++)
         for (int q = 0; q < 16; q++)
             acc[r][q] = _mm512_setzero_ps();
-    for (int p = 0; p < k; p += 16) {
-        __mmask16 mk = cpu_cols_mask(k - p);
+    const int kfull = k & ~15;
+    for (int p = 0; p < kfull; p += 16) {
         __m512 av[2];
         for (int r = 0; r < rows; r++)
-            av[r] = _mm512_maskz_loadu_ps(mk, a + (size_t)r * lda + p);
+            av[r] = _mm512_loadu_ps(a + (size_t)r * lda + p);
         for (int q = 0; q < n; q++) {
-            __m512 bv = _mm512_maskz_loadu_ps(mk, b + (size_t)q * ldb + p);
+            __m512 bv = _mm512_loadu_ps(b + (size_t)q * ldb + p);
+            /* one load per B row: folded into each FMA it would be loaded
+             * once per row of A (20 loads per 18 FMAs, split lines) */
+            __asm__("" : "+v"(bv));
+            for (int r = 0; r < rows; r++)
+                acc[r][q] = _mm512_fmadd_ps(av[r], bv, acc[r][q]);
+        }
+    }
+    if (kfull < k) { /* the last, partial chunk of k */
+        __mmask16 mk = cpu_cols_mask(k - kfull);
+        __m512 av[2];
+        for (int r = 0; r < rows; r++)
+            av[r] = _mm512_maskz_loadu_ps(mk, a + (size_t)r * lda + kfull);
+        for (int q = 0; q < n; q++) {
+            __m512 bv = _mm512_maskz_loadu_ps(mk, b + (size_t)q * ldb + kfull);
             for (int r = 0; r < rows; r++)
                 acc[r][q] = _mm512_fmadd_ps(av[r], bv, acc[r][q]);
         }
     }
     const __mmask16 out = cpu_cols_mask(n);
     for (int r = 0; r < rows; r++) {
-        __m512 s = _mm512_mul_ps(cpu_sum16(acc[r]), _mm512_set1_ps(alpha));
+        __m512 s = _mm512_mul_ps(cpu_sum16(acc[r], n), _mm512_set1_ps(alpha));
         float *cr = c + (size_t)r * ldc;
         if (beta != 0.0f)
             s = _mm512_fmadd_ps(_mm512_set1_ps(beta), _mm512_maskz_loadu_ps(out, cr), s);
