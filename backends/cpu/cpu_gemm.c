@@ -71,6 +71,10 @@ static const cpu_gemm_kernel *cpu_gemm_pick(const mlopt_backend_ctx *ctx)
  * 64x128x10 stays packed (97 vs 89). */
 #define CPU_GEMM_SMALL_NN_WIDE_N 256
 #define CPU_GEMM_SMALL_NN_WIDE_MIN_K 8
+/* k up to this many (and n up to ..._MAX_N): B's 32-column slices held in
+ * registers (cpu_gemm_small_kstat_avx512) */
+#define CPU_GEMM_KSTAT_MAX_K 12
+#define CPU_GEMM_KSTAT_MAX_N 256
 
 typedef struct cpu_gemm_job {
     const cpu_gemm_kernel *kern;
@@ -356,6 +360,7 @@ static int cpu_gemm_blocked(mlopt_backend_ctx *ctx, int thread, int trans_a, int
 typedef struct cpu_gemm_small_job {
     int trans_a, trans_b, m, n, k, rows;
     int narrow; /* n <= 16: cpu_gemm_small_narrow_avx512 or, B transposed, ..._dot_narrow_avx512 */
+    int kstat;  /* B not transposed, k <= 12, n > 16: cpu_gemm_small_kstat_avx512 */
     float alpha, beta;
     const float *a, *b;
     float *c;
@@ -373,7 +378,10 @@ static void cpu_gemm_small_rows(void *arg, size_t begin, size_t end, int thread)
     /* op(A) row r: A[r][.] (A[.][r] when transposed) */
     const float *a = j->trans_a ? j->a + r0 : j->a + (size_t)r0 * j->lda;
     float *c = j->c + (size_t)r0 * j->ldc;
-    if (j->narrow && j->trans_b)
+    if (j->kstat)
+        cpu_gemm_small_kstat_avx512(j->trans_a, r1 - r0, j->n, j->k, j->alpha, a, j->lda, j->b, j->ldb, j->beta, c,
+                                    j->ldc);
+    else if (j->narrow && j->trans_b)
         cpu_gemm_small_dot_narrow_avx512(r1 - r0, j->n, j->k, j->alpha, a, j->lda, j->b, j->ldb, j->beta, c,
                                          j->ldc);
     else if (j->narrow)
@@ -398,6 +406,8 @@ int cpu_gemm_is_small(const mlopt_backend_ctx *ctx, int trans_a, int trans_b, in
         return 0;
     if (n <= 16 && !(trans_a && trans_b))
         return 1; /* the narrow kernels */
+    if (!trans_b && k <= CPU_GEMM_KSTAT_MAX_K && n <= CPU_GEMM_KSTAT_MAX_N)
+        return 1; /* B held in registers */
     return trans_b ? !trans_a && k >= CPU_GEMM_SMALL_DOT_MIN_K : k >= CPU_GEMM_SMALL_NN_MIN_K ||
                                                  (k >= CPU_GEMM_SMALL_NN_WIDE_MIN_K && n >= CPU_GEMM_SMALL_NN_WIDE_N);
 #else
@@ -423,9 +433,11 @@ int cpu_gemm_dispatch(mlopt_backend_ctx *ctx, int thread, int trans_a, int trans
         /* n <= 16 columns: the narrow kernels */
         if (n <= 16)
             j.narrow = 1;
+        else if (!trans_b && k <= CPU_GEMM_KSTAT_MAX_K)
+            j.kstat = 1;
         /* row blocks of the kernels (12 rows narrow, 2 narrow dot, 6 NN, 4 dot);
          * each element's arithmetic is the same whichever block holds it */
-        j.rows = j.narrow ? (trans_b ? 2 : 12) : trans_b ? 4 : 6;
+        j.rows = j.narrow ? (trans_b ? 2 : 12) : j.kstat ? 8 : trans_b ? 4 : 6;
         size_t blocks = ((size_t)m + (size_t)j.rows - 1) / (size_t)j.rows;
         j.m = m;
         if (thread < 0 && blocks > 1 && (size_t)m * n * k >= CPU_GEMM_SPLIT_MIN_FLOPS)

@@ -52,11 +52,6 @@ void cpu_gemm_small_nn_avx512(int trans_a, int m, int n, int k, int kc_max, floa
                 SMALL_ROWS(SM_DECL)
 #undef SM_DECL
                 const __mmask16 m0 = mask[0], m1 = mask[1], m2 = mask[2], m3 = mask[3];
-                for (int p = pc; p < pc + kc; p++) {
-                    const float *bp = b + (size_t)p * ldb + j0;
-                    __m512 b0 = _mm512_maskz_loadu_ps(m0, bp), b1 = _mm512_maskz_loadu_ps(m1, bp + 16);
-                    __m512 b2 = _mm512_maskz_loadu_ps(m2, bp + 32), b3 = _mm512_maskz_loadu_ps(m3, bp + 48);
-                    size_t off = (size_t)p * astep;
 #define SM_FMA(r)                                                                          \
     {                                                                                      \
         __m512 av = _mm512_set1_ps(a##r[off]);                                             \
@@ -65,9 +60,29 @@ void cpu_gemm_small_nn_avx512(int trans_a, int m, int n, int k, int kc_max, floa
         c##r##2 = _mm512_fmadd_ps(av, b2, c##r##2);                                        \
         c##r##3 = _mm512_fmadd_ps(av, b3, c##r##3);                                        \
     }
-                    SMALL_ROWS(SM_FMA)
-#undef SM_FMA
+                if (m3 == 0xFFFF) {
+                    /* a whole 64-column block: plain loads, no mask
+                     * registers to keep (or reload) in the loop */
+                    for (int p = pc; p < pc + kc; p++) {
+                        const float *bp = b + (size_t)p * ldb + j0;
+                        __m512 b0 = _mm512_loadu_ps(bp), b1 = _mm512_loadu_ps(bp + 16);
+                        __m512 b2 = _mm512_loadu_ps(bp + 32), b3 = _mm512_loadu_ps(bp + 48);
+                        /* keep each B vector in a register rather than
+                         * folding its load into all six FMAs */
+                        __asm__("" : "+v"(b0), "+v"(b1), "+v"(b2), "+v"(b3));
+                        size_t off = (size_t)p * astep;
+                        SMALL_ROWS(SM_FMA)
+                    }
+                } else {
+                    for (int p = pc; p < pc + kc; p++) {
+                        const float *bp = b + (size_t)p * ldb + j0;
+                        __m512 b0 = _mm512_maskz_loadu_ps(m0, bp), b1 = _mm512_maskz_loadu_ps(m1, bp + 16);
+                        __m512 b2 = _mm512_maskz_loadu_ps(m2, bp + 32), b3 = _mm512_maskz_loadu_ps(m3, bp + 48);
+                        size_t off = (size_t)p * astep;
+                        SMALL_ROWS(SM_FMA)
+                    }
                 }
+#undef SM_FMA
                 /* only the first slice applies the caller's beta */
                 float bt = pc == 0 ? beta : 1.0f;
                 const __m512 vbeta = _mm512_set1_ps(bt);
@@ -291,5 +306,56 @@ void cpu_gemm_small_dot_narrow_avx512(int m, int n, int k, float alpha, const fl
         CPU_DOT_NARROW_CASE(9) CPU_DOT_NARROW_CASE(10) CPU_DOT_NARROW_CASE(11) CPU_DOT_NARROW_CASE(12)
         CPU_DOT_NARROW_CASE(13) CPU_DOT_NARROW_CASE(14) CPU_DOT_NARROW_CASE(15) CPU_DOT_NARROW_CASE(16)
     default: break;
+    }
+}
+
+/* B not transposed and k <= 12 (fc2's input gradient: 64 x 128 x 10): a
+ * 32-column slice of B (k x 2 vectors) stays in registers while every row
+ * of C is computed from k broadcasts of op(A); each C vector is written
+ * once.  The 6 x 64 kernel above reloads B and re-enters a k loop of ten
+ * steps for every six rows, and stores its 24 accumulators after only 240
+ * FMAs.  Per element the same FMA sequence from zero, then alpha and beta,
+ * as the kernels above (k fits one KC slice): the same bits. */
+#define KSTAT_MAX_K 12
+void cpu_gemm_small_kstat_avx512(int trans_a, int m, int n, int k, float alpha, const float *a, int lda,
+                                 const float *b, int ldb, float beta, float *c, int ldc)
+{
+    const __m512 valpha = _mm512_set1_ps(alpha), vbeta = _mm512_set1_ps(beta);
+    const size_t astep = trans_a ? (size_t)lda : 1, arow = trans_a ? 1 : (size_t)lda;
+    for (int j0 = 0; j0 < n; j0 += 32) {
+        const __mmask16 m0 = cpu_cols_mask(n - j0), m1 = cpu_cols_mask(n - j0 - 16);
+        __m512 b0[KSTAT_MAX_K], b1[KSTAT_MAX_K];
+        for (int p = 0; p < KSTAT_MAX_K; p++) {
+            b0[p] = p < k ? _mm512_maskz_loadu_ps(m0, b + (size_t)p * ldb + j0) : _mm512_setzero_ps();
+            b1[p] = p < k ? _mm512_maskz_loadu_ps(m1, b + (size_t)p * ldb + j0 + 16) : _mm512_setzero_ps();
+        }
+        /* three rows at a time: six independent FMA chains of length k */
+        for (int i = 0; i < m; i += 3) {
+            int rows = m - i < 3 ? m - i : 3;
+            const float *a0 = a + (size_t)i * arow, *a1 = rows > 1 ? a0 + arow : a0, *a2 = rows > 2 ? a0 + 2 * arow : a0;
+            __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
+            for (int p = 0; p < KSTAT_MAX_K; p++)
+                if (p < k) {
+                    size_t o = (size_t)p * astep;
+                    __m512 x0 = _mm512_set1_ps(a0[o]), x1 = _mm512_set1_ps(a1[o]), x2 = _mm512_set1_ps(a2[o]);
+                    c00 = _mm512_fmadd_ps(x0, b0[p], c00);
+                    c01 = _mm512_fmadd_ps(x0, b1[p], c01);
+                    c10 = _mm512_fmadd_ps(x1, b0[p], c10);
+                    c11 = _mm512_fmadd_ps(x1, b1[p], c11);
+                    c20 = _mm512_fmadd_ps(x2, b0[p], c20);
+                    c21 = _mm512_fmadd_ps(x2, b1[p], c21);
+                }
+            __m512 out[3][2] = { { c00, c01 }, { c10, c11 }, { c20, c21 } };
+            for (int r = 0; r < rows; r++) {
+                float *ci = c + (size_t)(i + r) * ldc + j0;
+                __m512 o0 = _mm512_mul_ps(out[r][0], valpha), o1 = _mm512_mul_ps(out[r][1], valpha);
+                if (beta != 0.0f) {
+                    o0 = _mm512_fmadd_ps(vbeta, _mm512_maskz_loadu_ps(m0, ci), o0);
+                    o1 = _mm512_fmadd_ps(vbeta, _mm512_maskz_loadu_ps(m1, ci + 16), o1);
+                }
+                _mm512_mask_storeu_ps(ci, m0, o0);
+                _mm512_mask_storeu_ps(ci + 16, m1, o1);
+            }
+        }
     }
 }
