@@ -75,6 +75,9 @@ static const cpu_gemm_kernel *cpu_gemm_pick(const mlopt_backend_ctx *ctx)
  * registers (cpu_gemm_small_kstat_avx512) */
 #define CPU_GEMM_KSTAT_MAX_K 12
 #define CPU_GEMM_KSTAT_MAX_N 256
+/* m up to this many (B not transposed): all rows of C at once
+ * (cpu_gemm_small_fewrows_avx512) */
+#define CPU_GEMM_FEWROWS_MAX_M 12
 
 typedef struct cpu_gemm_job {
     const cpu_gemm_kernel *kern;
@@ -361,6 +364,7 @@ typedef struct cpu_gemm_small_job {
     int trans_a, trans_b, m, n, k, rows;
     int narrow; /* n <= 16: cpu_gemm_small_narrow_avx512 or, B transposed, ..._dot_narrow_avx512 */
     int kstat;  /* B not transposed, k <= 12, n > 16: cpu_gemm_small_kstat_avx512 */
+    int fewrows; /* B not transposed, m <= 12: cpu_gemm_small_fewrows_avx512 */
     float alpha, beta;
     const float *a, *b;
     float *c;
@@ -381,6 +385,9 @@ static void cpu_gemm_small_rows(void *arg, size_t begin, size_t end, int thread)
     if (j->kstat)
         cpu_gemm_small_kstat_avx512(j->trans_a, r1 - r0, j->n, j->k, j->alpha, a, j->lda, j->b, j->ldb, j->beta, c,
                                     j->ldc);
+    else if (j->fewrows)
+        cpu_gemm_small_fewrows_avx512(j->trans_a, r1 - r0, j->n, j->k, cpu_kernel_avx512.kc, j->alpha, a, j->lda,
+                                      j->b, j->ldb, j->beta, c, j->ldc);
     else if (j->narrow && j->trans_b)
         cpu_gemm_small_dot_narrow_avx512(r1 - r0, j->n, j->k, j->alpha, a, j->lda, j->b, j->ldb, j->beta, c,
                                          j->ldc);
@@ -435,9 +442,11 @@ int cpu_gemm_dispatch(mlopt_backend_ctx *ctx, int thread, int trans_a, int trans
             j.narrow = 1;
         else if (!trans_b && k <= CPU_GEMM_KSTAT_MAX_K)
             j.kstat = 1;
+        else if (!trans_b && m <= CPU_GEMM_FEWROWS_MAX_M)
+            j.fewrows = 1;
         /* row blocks of the kernels (12 rows narrow, 2 narrow dot, 6 NN, 4 dot);
          * each element's arithmetic is the same whichever block holds it */
-        j.rows = j.narrow ? (trans_b ? 2 : 12) : j.kstat ? 8 : trans_b ? 4 : 6;
+        j.rows = j.narrow ? (trans_b ? 2 : 12) : j.kstat ? 8 : j.fewrows ? CPU_GEMM_FEWROWS_MAX_M : trans_b ? 4 : 6;
         size_t blocks = ((size_t)m + (size_t)j.rows - 1) / (size_t)j.rows;
         j.m = m;
         if (thread < 0 && blocks > 1 && (size_t)m * n * k >= CPU_GEMM_SPLIT_MIN_FLOPS)

@@ -359,3 +359,72 @@ void cpu_gemm_small_kstat_avx512(int trans_a, int m, int n, int k, float alpha, 
         }
     }
 }
+
+/* B not transposed and m <= 12 (fc2's weight gradient: 10 x 128 x 64): all
+ * m rows of C by 32 columns in 2m accumulators, one pair of B loads and m
+ * broadcasts per k step.  The 6 x 64 kernel computes whole 6-row blocks
+ * (12 rows' work for m = 10).  Same KC slices, alpha and beta steps as the
+ * kernels above, hence the same bits. */
+#define FEWROWS_MAX_M 12
+static inline __attribute__((always_inline)) void cpu_fewrows_block(int mr, int trans_a, int k, int kc_max,
+                                                                     float alpha, const float *a, int lda,
+                                                                     const float *b, int ldb, float beta, float *c,
+                                                                     int ldc, __mmask16 m0, __mmask16 m1)
+{
+    const size_t astep = trans_a ? (size_t)lda : 1, arow = trans_a ? 1 : (size_t)lda;
+    for (int pc = 0; pc < k; pc += kc_max) {
+        int kc = k - pc < kc_max ? k - pc : kc_max;
+        __m512 acc0[FEWROWS_MAX_M], acc1[FEWROWS_MAX_M];
+        for (int r = 0; r < FEWROWS_MAX_M; r++)
+            acc0[r] = acc1[r] = _mm512_setzero_ps();
+        const int full = m1 == 0xFFFF;
+        for (int p = pc; p < pc + kc; p++) {
+            __m512 b0, b1;
+            if (full) { /* plain loads, kept in registers (not folded into every FMA) */
+                b0 = _mm512_loadu_ps(b + (size_t)p * ldb);
+                b1 = _mm512_loadu_ps(b + (size_t)p * ldb + 16);
+                __asm__("" : "+v"(b0), "+v"(b1));
+            } else {
+                b0 = _mm512_maskz_loadu_ps(m0, b + (size_t)p * ldb);
+                b1 = _mm512_maskz_loadu_ps(m1, b + (size_t)p * ldb + 16);
+            }
+            for (int r = 0; r < FEWROWS_MAX_M; r++)
+                if (r < mr) {
+                    __m512 x = _mm512_set1_ps(a[(size_t)r * arow + (size_t)p * astep]);
+                    acc0[r] = _mm512_fmadd_ps(x, b0, acc0[r]);
+                    acc1[r] = _mm512_fmadd_ps(x, b1, acc1[r]);
+                }
+        }
+        float bt = pc == 0 ? beta : 1.0f;
+        const __m512 valpha = _mm512_set1_ps(alpha), vbeta = _mm512_set1_ps(bt);
+        for (int r = 0; r < mr; r++) {
+            float *cr = c + (size_t)r * ldc;
+            __m512 o0 = _mm512_mul_ps(acc0[r], valpha), o1 = _mm512_mul_ps(acc1[r], valpha);
+            if (bt != 0.0f) {
+                o0 = _mm512_fmadd_ps(vbeta, _mm512_maskz_loadu_ps(m0, cr), o0);
+                o1 = _mm512_fmadd_ps(vbeta, _mm512_maskz_loadu_ps(m1, cr + 16), o1);
+            }
+            _mm512_mask_storeu_ps(cr, m0, o0);
+            _mm512_mask_storeu_ps(cr + 16, m1, o1);
+        }
+    }
+}
+
+#define CPU_FEWROWS_CASE(M)                                                                                    \
+    case M:                                                                                                    \
+        cpu_fewrows_block(M, trans_a, k, kc_max, alpha, a, lda, b + j0, ldb, beta, c + j0, ldc, m0, m1);       \
+        break;
+
+void cpu_gemm_small_fewrows_avx512(int trans_a, int m, int n, int k, int kc_max, float alpha, const float *a,
+                                   int lda, const float *b, int ldb, float beta, float *c, int ldc)
+{
+    for (int j0 = 0; j0 < n; j0 += 32) {
+        const __mmask16 m0 = cpu_cols_mask(n - j0), m1 = cpu_cols_mask(n - j0 - 16);
+        switch (m) {
+            CPU_FEWROWS_CASE(1) CPU_FEWROWS_CASE(2) CPU_FEWROWS_CASE(3) CPU_FEWROWS_CASE(4)
+            CPU_FEWROWS_CASE(5) CPU_FEWROWS_CASE(6) CPU_FEWROWS_CASE(7) CPU_FEWROWS_CASE(8)
+            CPU_FEWROWS_CASE(9) CPU_FEWROWS_CASE(10) CPU_FEWROWS_CASE(11) CPU_FEWROWS_CASE(12)
+        default: break;
+        }
+    }
+}

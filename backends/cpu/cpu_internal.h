@@ -237,6 +237,8 @@ void cpu_gemm_small_narrow_avx512(int trans_a, int m, int n, int k, int kc_max, 
                                   float *c, int ldc);
 void cpu_gemm_small_kstat_avx512(int trans_a, int m, int n, int k, float alpha, const float *a, int lda,
                                  const float *b, int ldb, float beta, float *c, int ldc);
+void cpu_gemm_small_fewrows_avx512(int trans_a, int m, int n, int k, int kc_max, float alpha, const float *a,
+                                   int lda, const float *b, int ldb, float beta, float *c, int ldc);
 void cpu_gemm_small_dot_narrow_avx512(int m, int n, int k, float alpha, const float *a, int lda,
                                       const float *b, int ldb, float beta, float *c, int ldc);
 void cpu_gemm_small_dot_avx512(int m, int n, int k, float alpha, const float *a, int lda,
