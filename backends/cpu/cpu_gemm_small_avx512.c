@@ -310,9 +310,9 @@ void cpu_gemm_small_dot_narrow_avx512(int m, int n, int k, float alpha, const fl
 }
 
 /* B not transposed and k <= 12 (fc2's input gradient: 64 x 128 x 10): a
- * 32-column slice of B (k x 2 vectors) stays in registers while every row
- * of C is computed from k broadcasts of op(A); each C vector is written
- * once.  The 6 x 64 kernel above reloads B and re-enters a k loop of ten
+ * 32-column slice of B (k x 2 vectors) stays in registers while the rows
+ * of C are computed, three at a time (six FMA chains), from k broadcasts
+ * of op(A); each C vector is written once.  The 6 x 64 kernel above reloads B and re-enters a k loop of ten
  * steps for every six rows, and stores its 24 accumulators after only 240
  * FMAs.  Per element the same FMA sequence from zero, then alpha and beta,
  * as the kernels above (k fits one KC slice): the same bits. */
@@ -332,7 +332,8 @@ void cpu_gemm_small_kstat_avx512(int trans_a, int m, int n, int k, float alpha, 
         /* three rows at a time: six independent FMA chains of length k */
         for (int i = 0; i < m; i += 3) {
             int rows = m - i < 3 ? m - i : 3;
-            const float *a0 = a + (size_t)i * arow, *a1 = rows > 1 ? a0 + arow : a0, *a2 = rows > 2 ? a0 + 2 * arow : a0;
+            const float *a0 = a + (size_t)i * arow;
+            const float *a1 = rows > 1 ? a0 + arow : a0, *a2 = rows > 2 ? a0 + 2 * arow : a0;
             __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
             for (int p = 0; p < KSTAT_MAX_K; p++)
                 if (p < k) {
