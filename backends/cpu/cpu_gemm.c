@@ -376,6 +376,13 @@ static void cpu_gemm_small_rows(void *arg, size_t begin, size_t end, int thread)
 {
     (void)thread;
     const cpu_gemm_small_job *j = arg;
+    if (j->fewrows) { /* blocks of 32 columns: all rows are one block */
+        int c0 = (int)begin * 32, c1 = (int)end * 32 < j->n ? (int)end * 32 : j->n;
+        if (c1 > c0)
+            cpu_gemm_small_fewrows_avx512(j->trans_a, j->m, c1 - c0, j->k, cpu_kernel_avx512.kc, j->alpha, j->a,
+                                          j->lda, j->b + c0, j->ldb, j->beta, j->c + c0, j->ldc);
+        return;
+    }
     int r0 = (int)begin * j->rows, r1 = (int)end * j->rows < j->m ? (int)end * j->rows : j->m;
     if (r1 <= r0)
         return;
@@ -385,9 +392,6 @@ static void cpu_gemm_small_rows(void *arg, size_t begin, size_t end, int thread)
     if (j->kstat)
         cpu_gemm_small_kstat_avx512(j->trans_a, r1 - r0, j->n, j->k, j->alpha, a, j->lda, j->b, j->ldb, j->beta, c,
                                     j->ldc);
-    else if (j->fewrows)
-        cpu_gemm_small_fewrows_avx512(j->trans_a, r1 - r0, j->n, j->k, cpu_kernel_avx512.kc, j->alpha, a, j->lda,
-                                      j->b, j->ldb, j->beta, c, j->ldc);
     else if (j->narrow && j->trans_b)
         cpu_gemm_small_dot_narrow_avx512(r1 - r0, j->n, j->k, j->alpha, a, j->lda, j->b, j->ldb, j->beta, c,
                                          j->ldc);
@@ -444,10 +448,11 @@ int cpu_gemm_dispatch(mlopt_backend_ctx *ctx, int thread, int trans_a, int trans
             j.kstat = 1;
         else if (!trans_b && m <= CPU_GEMM_FEWROWS_MAX_M)
             j.fewrows = 1;
-        /* row blocks of the kernels (12 rows narrow, 2 narrow dot, 6 NN, 4 dot);
+        /* row blocks of the kernels (12 rows narrow, 2 narrow dot, 8 kstat,
+         * 6 NN, 4 dot; few rows: 32-column blocks);
          * each element's arithmetic is the same whichever block holds it */
-        j.rows = j.narrow ? (trans_b ? 2 : 12) : j.kstat ? 8 : j.fewrows ? CPU_GEMM_FEWROWS_MAX_M : trans_b ? 4 : 6;
-        size_t blocks = ((size_t)m + (size_t)j.rows - 1) / (size_t)j.rows;
+        j.rows = j.narrow ? (trans_b ? 2 : 12) : j.kstat ? 8 : trans_b ? 4 : 6;
+        size_t blocks = j.fewrows ? ((size_t)n + 31) / 32 : ((size_t)m + (size_t)j.rows - 1) / (size_t)j.rows;
         j.m = m;
         if (thread < 0 && blocks > 1 && (size_t)m * n * k >= CPU_GEMM_SPLIT_MIN_FLOPS)
             cpu_parallel_elems(ctx, blocks, 2, cpu_gemm_small_rows, &j);
