@@ -311,7 +311,7 @@ void cpu_gemm_small_dot_narrow_avx512(int m, int n, int k, float alpha, const fl
 
 /* B not transposed and k <= 12 (fc2's input gradient: 64 x 128 x 10): a
  * 32-column slice of B (k x 2 vectors) stays in registers while the rows
- * of C are computed, three at a time (six FMA chains), from k broadcasts
+ * of C are computed, four at a time (eight FMA chains), from k broadcasts
  * of op(A); each C vector is written once.  The 6 x 64 kernel above reloads B and re-enters a k loop of ten
  * steps for every six rows, and stores its 24 accumulators after only 240
  * FMAs.  Per element the same FMA sequence from zero, then alpha and beta,
@@ -329,24 +329,27 @@ void cpu_gemm_small_kstat_avx512(int trans_a, int m, int n, int k, float alpha, 
             b0[p] = p < k ? _mm512_maskz_loadu_ps(m0, b + (size_t)p * ldb + j0) : _mm512_setzero_ps();
             b1[p] = p < k ? _mm512_maskz_loadu_ps(m1, b + (size_t)p * ldb + j0 + 16) : _mm512_setzero_ps();
         }
-        /* three rows at a time: six independent FMA chains of length k */
-        for (int i = 0; i < m; i += 3) {
-            int rows = m - i < 3 ? m - i : 3;
+        /* four rows at a time: eight independent FMA chains of length k */
+        for (int i = 0; i < m; i += 4) {
+            int rows = m - i < 4 ? m - i : 4;
             const float *a0 = a + (size_t)i * arow;
             const float *a1 = rows > 1 ? a0 + arow : a0, *a2 = rows > 2 ? a0 + 2 * arow : a0;
-            __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
+            const float *a3 = rows > 3 ? a0 + 3 * arow : a0;
+            __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00,
+                   c31 = c00;
             for (int p = 0; p < KSTAT_MAX_K; p++)
                 if (p < k) {
                     size_t o = (size_t)p * astep;
-                    __m512 x0 = _mm512_set1_ps(a0[o]), x1 = _mm512_set1_ps(a1[o]), x2 = _mm512_set1_ps(a2[o]);
-                    c00 = _mm512_fmadd_ps(x0, b0[p], c00);
-                    c01 = _mm512_fmadd_ps(x0, b1[p], c01);
-                    c10 = _mm512_fmadd_ps(x1, b0[p], c10);
-                    c11 = _mm512_fmadd_ps(x1, b1[p], c11);
-                    c20 = _mm512_fmadd_ps(x2, b0[p], c20);
-                    c21 = _mm512_fmadd_ps(x2, b1[p], c21);
+                    c00 = _mm512_fmadd_ps(_mm512_set1_ps(a0[o]), b0[p], c00);
+                    c01 = _mm512_fmadd_ps(_mm512_set1_ps(a0[o]), b1[p], c01);
+                    c10 = _mm512_fmadd_ps(_mm512_set1_ps(a1[o]), b0[p], c10);
+                    c11 = _mm512_fmadd_ps(_mm512_set1_ps(a1[o]), b1[p], c11);
+                    c20 = _mm512_fmadd_ps(_mm512_set1_ps(a2[o]), b0[p], c20);
+                    c21 = _mm512_fmadd_ps(_mm512_set1_ps(a2[o]), b1[p], c21);
+                    c30 = _mm512_fmadd_ps(_mm512_set1_ps(a3[o]), b0[p], c30);
+                    c31 = _mm512_fmadd_ps(_mm512_set1_ps(a3[o]), b1[p], c31);
                 }
-            __m512 out[3][2] = { { c00, c01 }, { c10, c11 }, { c20, c21 } };
+            __m512 out[4][2] = { { c00, c01 }, { c10, c11 }, { c20, c21 }, { c30, c31 } };
             for (int r = 0; r < rows; r++) {
                 float *ci = c + (size_t)(i + r) * ldc + j0;
                 __m512 o0 = _mm512_mul_ps(out[r][0], valpha), o1 = _mm512_mul_ps(out[r][1], valpha);
