@@ -317,8 +317,9 @@ void cpu_gemm_small_dot_narrow_avx512(int m, int n, int k, float alpha, const fl
  * FMAs.  Per element the same FMA sequence from zero, then alpha and beta,
  * as the kernels above (k fits one KC slice): the same bits. */
 #define KSTAT_MAX_K 12
-void cpu_gemm_small_kstat_avx512(int trans_a, int m, int n, int k, float alpha, const float *a, int lda,
-                                 const float *b, int ldb, float beta, float *c, int ldc)
+static inline __attribute__((always_inline)) void cpu_kstat(int trans_a, int m, int n, int k, float alpha,
+                                                              const float *a, int lda, const float *b, int ldb,
+                                                              float beta, float *c, int ldc)
 {
     const __m512 valpha = _mm512_set1_ps(alpha), vbeta = _mm512_set1_ps(beta);
     const size_t astep = trans_a ? (size_t)lda : 1, arow = trans_a ? 1 : (size_t)lda;
@@ -416,7 +417,10 @@ static inline __attribute__((always_inline)) void cpu_fewrows_block(int mr, int 
 
 #define CPU_FEWROWS_CASE(M)                                                                                    \
     case M:                                                                                                    \
-        cpu_fewrows_block(M, trans_a, k, kc_max, alpha, a, lda, b + j0, ldb, beta, c + j0, ldc, m0, m1);       \
+        if (trans_a)                                                                                           \
+            cpu_fewrows_block(M, 1, k, kc_max, alpha, a, lda, b + j0, ldb, beta, c + j0, ldc, m0, m1);         \
+        else                                                                                                   \
+            cpu_fewrows_block(M, 0, k, kc_max, alpha, a, lda, b + j0, ldb, beta, c + j0, ldc, m0, m1);         \
         break;
 
 void cpu_gemm_small_fewrows_avx512(int trans_a, int m, int n, int k, int kc_max, float alpha, const float *a,
@@ -430,5 +434,26 @@ void cpu_gemm_small_fewrows_avx512(int trans_a, int m, int n, int k, int kc_max,
             CPU_FEWROWS_CASE(9) CPU_FEWROWS_CASE(10) CPU_FEWROWS_CASE(11) CPU_FEWROWS_CASE(12)
         default: break;
         }
+    }
+}
+
+#define CPU_KSTAT_CASE(K)                                                                                      \
+    case K:                                                                                                    \
+        if (trans_a)                                                                                           \
+            cpu_kstat(1, m, n, K, alpha, a, lda, b, ldb, beta, c, ldc);                                        \
+        else                                                                                                   \
+            cpu_kstat(0, m, n, K, alpha, a, lda, b, ldb, beta, c, ldc);                                        \
+        break;
+
+/* k and trans_a as constants in each copy: the k loop is straight-line
+ * code with constant offsets into op(A). */
+void cpu_gemm_small_kstat_avx512(int trans_a, int m, int n, int k, float alpha, const float *a, int lda,
+                                 const float *b, int ldb, float beta, float *c, int ldc)
+{
+    switch (k) {
+        CPU_KSTAT_CASE(1) CPU_KSTAT_CASE(2) CPU_KSTAT_CASE(3) CPU_KSTAT_CASE(4) CPU_KSTAT_CASE(5) CPU_KSTAT_CASE(6)
+        CPU_KSTAT_CASE(7) CPU_KSTAT_CASE(8) CPU_KSTAT_CASE(9) CPU_KSTAT_CASE(10) CPU_KSTAT_CASE(11)
+        CPU_KSTAT_CASE(12)
+    default: break;
     }
 }
