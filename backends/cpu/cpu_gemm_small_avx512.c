@@ -353,7 +353,10 @@ static inline __attribute__((always_inline)) void cpu_kstat(int trans_a, int m, 
             __m512 out[4][2] = { { c00, c01 }, { c10, c11 }, { c20, c21 }, { c30, c31 } };
             for (int r = 0; r < rows; r++) {
                 float *ci = c + (size_t)(i + r) * ldc + j0;
-                __m512 o0 = _mm512_mul_ps(out[r][0], valpha), o1 = _mm512_mul_ps(out[r][1], valpha);
+                /* x * 1 is x exactly: skipping the multiply changes no bit */
+                __m512 o0 = out[r][0], o1 = out[r][1];
+                if (alpha != 1.0f)
+                    o0 = _mm512_mul_ps(o0, valpha), o1 = _mm512_mul_ps(o1, valpha);
                 if (beta != 0.0f) {
                     o0 = _mm512_fmadd_ps(vbeta, _mm512_maskz_loadu_ps(m0, ci), o0);
                     o1 = _mm512_fmadd_ps(vbeta, _mm512_maskz_loadu_ps(m1, ci + 16), o1);
@@ -404,7 +407,9 @@ static inline __attribute__((always_inline)) void cpu_fewrows_block(int mr, int 
         const __m512 valpha = _mm512_set1_ps(alpha), vbeta = _mm512_set1_ps(bt);
         for (int r = 0; r < mr; r++) {
             float *cr = c + (size_t)r * ldc;
-            __m512 o0 = _mm512_mul_ps(acc0[r], valpha), o1 = _mm512_mul_ps(acc1[r], valpha);
+            __m512 o0 = acc0[r], o1 = acc1[r];
+            if (alpha != 1.0f) /* x * 1 is x exactly */
+                o0 = _mm512_mul_ps(o0, valpha), o1 = _mm512_mul_ps(o1, valpha);
             if (bt != 0.0f) {
                 o0 = _mm512_fmadd_ps(vbeta, _mm512_maskz_loadu_ps(m0, cr), o0);
                 o1 = _mm512_fmadd_ps(vbeta, _mm512_maskz_loadu_ps(m1, cr + 16), o1);
