@@ -20,6 +20,13 @@
 #define SMALL_NV 4 /* vectors of 16 columns */
 #define SMALL_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5)
 
+/* a##r: row i0 + r of op(A) (A[.][i0 + r] when transposed); rows past the
+ * block's mr valid ones repeat the last valid row, so nothing is read out
+ * of bounds (their results are never stored) */
+#define SMALL_AROW(r)                                                                      \
+    const float *a##r = trans_a ? a + (i0 + (r < mr ? r : mr - 1))                         \
+                                : a + (size_t)(i0 + (r < mr ? r : mr - 1)) * lda;
+
 static inline __mmask16 cpu_cols_mask(int cols)
 {
     return cols >= 16 ? (__mmask16)0xFFFF : cols <= 0 ? (__mmask16)0 : (__mmask16)((1u << cols) - 1u);
@@ -39,11 +46,7 @@ void cpu_gemm_small_nn_avx512(int trans_a, int m, int n, int k, int kc_max, floa
             /* rows past m repeat the last valid row's reads (never stored),
              * so op(A) is not read out of bounds */
             size_t astep = trans_a ? (size_t)lda : 1;
-#define SM_AROW(r)                                                                         \
-    const float *a##r = trans_a ? a + (i0 + (r < mr ? r : mr - 1))                         \
-                                : a + (size_t)(i0 + (r < mr ? r : mr - 1)) * lda;
-            SMALL_ROWS(SM_AROW)
-#undef SM_AROW
+            SMALL_ROWS(SMALL_AROW)
             for (int pc = 0; pc < k; pc += kc_max) {
                 int kc = k - pc < kc_max ? k - pc : kc_max;
                 /* named accumulators: an array here was kept on the stack */
@@ -123,11 +126,7 @@ void cpu_gemm_small_narrow_avx512(int trans_a, int m, int n, int k, int kc_max, 
     const size_t astep = trans_a ? (size_t)lda : 1;
     for (int i0 = 0; i0 < m; i0 += NARROW_MR) {
         int mr = m - i0 < NARROW_MR ? m - i0 : NARROW_MR;
-#define NA_AROW(r)                                                                         \
-    const float *a##r = trans_a ? a + (i0 + (r < mr ? r : mr - 1))                         \
-                                : a + (size_t)(i0 + (r < mr ? r : mr - 1)) * lda;
-        NARROW_ROWS(NA_AROW)
-#undef NA_AROW
+        NARROW_ROWS(SMALL_AROW)
         for (int pc = 0; pc < k; pc += kc_max) {
             int kc = k - pc < kc_max ? k - pc : kc_max;
 #define NA_DECL(r) __m512 c##r = _mm512_setzero_ps();
