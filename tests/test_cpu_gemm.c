@@ -105,7 +105,7 @@ START_TEST(test_cpu_gemm_small_shapes_vs_reference)
         {0, 1, 5, 4, 71, 0, 0, 0, -0.5f, 0.75f},
         {0, 1, 1, 1, 64, 0, 0, 0, 2.0f, 0.0f},
         {0, 1, 3, 2, 1000, 0, 0, 0, 1.0f, 0.0f},
-        /* k below 16 with rows of B at least 256 wide (conv1 forward) */
+        /* k <= 12, B not transposed: B held in registers (conv1 forward) */
         {0, 0, 32, 676, 9, 0, 0, 0, 1.0f, 0.0f},
         {1, 0, 7, 300, 12, 0, 0, 0, 0.5f, 1.0f},
         /* n <= 16: the narrow kernels, 12-row blocks and a remainder (NN,

@@ -64,17 +64,12 @@ static const cpu_gemm_kernel *cpu_gemm_pick(const mlopt_backend_ctx *ctx)
  * costs as much as packing saves, measured on the seed CNN's shapes. */
 #define CPU_GEMM_SMALL_DOT_MIN_K 64
 #define CPU_GEMM_SMALL_NN_MIN_K 16
-/* ...except for rows of B at least this wide, where the split lines are a
- * small part of each row: the per-image 32x676x9 GEMM of a 3x3 conv with
- * one input channel ran at 55 GFLOP/s packed, 81 unpacked (2 threads,
- * mlopt bench --workloads cnn-gemm, medians of 3 alternated runs).  fc2's
- * 64x128x10 stays packed (97 vs 89). */
-#define CPU_GEMM_SMALL_NN_WIDE_N 256
-#define CPU_GEMM_SMALL_NN_WIDE_MIN_K 8
-/* k up to this many (and n up to ..._MAX_N): B's 32-column slices held in
- * registers (cpu_gemm_small_kstat_avx512) */
+/* B not transposed and k up to this many: B's 32-column slices held in
+ * registers instead (cpu_gemm_small_kstat_avx512).  mlopt bench
+ * --workloads cnn-gemm --threads 2, GFLOP/s: the per-image 32x676x9 GEMM
+ * of a 3x3 conv with one input channel 55 packed -> 85-90; fc2's 64x128x10
+ * 97 packed -> 135-150. */
 #define CPU_GEMM_KSTAT_MAX_K 12
-#define CPU_GEMM_KSTAT_MAX_N 256
 /* m up to this many (B not transposed): all rows of C at once
  * (cpu_gemm_small_fewrows_avx512) */
 #define CPU_GEMM_FEWROWS_MAX_M 12
@@ -417,10 +412,9 @@ int cpu_gemm_is_small(const mlopt_backend_ctx *ctx, int trans_a, int trans_b, in
         return 0;
     if (n <= 16 && !(trans_a && trans_b))
         return 1; /* the narrow kernels */
-    if (!trans_b && k <= CPU_GEMM_KSTAT_MAX_K && n <= CPU_GEMM_KSTAT_MAX_N)
+    if (!trans_b && k <= CPU_GEMM_KSTAT_MAX_K)
         return 1; /* B held in registers */
-    return trans_b ? !trans_a && k >= CPU_GEMM_SMALL_DOT_MIN_K : k >= CPU_GEMM_SMALL_NN_MIN_K ||
-                                                 (k >= CPU_GEMM_SMALL_NN_WIDE_MIN_K && n >= CPU_GEMM_SMALL_NN_WIDE_N);
+    return trans_b ? !trans_a && k >= CPU_GEMM_SMALL_DOT_MIN_K : k >= CPU_GEMM_SMALL_NN_MIN_K;
 #else
     (void)ctx, (void)trans_a, (void)trans_b, (void)m, (void)n, (void)k;
     return 0;
