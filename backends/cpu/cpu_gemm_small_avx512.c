@@ -308,6 +308,25 @@ void cpu_gemm_small_dot_narrow_avx512(int m, int n, int k, float alpha, const fl
     }
 }
 
+/* C[0..32) = alpha * (o0, o1) + beta * C, masked to the valid columns.
+ * x * 1 is x exactly, so skipping the multiply when alpha is 1 changes no
+ * bit. */
+static inline void cpu_store_pair(float *c, __m512 o0, __m512 o1, float alpha, float beta, __mmask16 m0,
+                                  __mmask16 m1)
+{
+    if (alpha != 1.0f) {
+        const __m512 va = _mm512_set1_ps(alpha);
+        o0 = _mm512_mul_ps(o0, va), o1 = _mm512_mul_ps(o1, va);
+    }
+    if (beta != 0.0f) {
+        const __m512 vb = _mm512_set1_ps(beta);
+        o0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, c), o0);
+        o1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, c + 16), o1);
+    }
+    _mm512_mask_storeu_ps(c, m0, o0);
+    _mm512_mask_storeu_ps(c + 16, m1, o1);
+}
+
 /* B not transposed and k <= 12 (fc2's input gradient: 64 x 128 x 10): a
  * 32-column slice of B (k x 2 vectors) stays in registers while the rows
  * of C are computed, four at a time (eight FMA chains), from k broadcasts
@@ -320,7 +339,6 @@ static inline __attribute__((always_inline)) void cpu_kstat(int trans_a, int m, 
                                                               const float *a, int lda, const float *b, int ldb,
                                                               float beta, float *c, int ldc)
 {
-    const __m512 valpha = _mm512_set1_ps(alpha), vbeta = _mm512_set1_ps(beta);
     const size_t astep = trans_a ? (size_t)lda : 1, arow = trans_a ? 1 : (size_t)lda;
     for (int j0 = 0; j0 < n; j0 += 32) {
         const __mmask16 m0 = cpu_cols_mask(n - j0), m1 = cpu_cols_mask(n - j0 - 16);
@@ -350,19 +368,8 @@ static inline __attribute__((always_inline)) void cpu_kstat(int trans_a, int m, 
                     c31 = _mm512_fmadd_ps(_mm512_set1_ps(a3[o]), b1[p], c31);
                 }
             __m512 out[4][2] = { { c00, c01 }, { c10, c11 }, { c20, c21 }, { c30, c31 } };
-            for (int r = 0; r < rows; r++) {
-                float *ci = c + (size_t)(i + r) * ldc + j0;
-                /* x * 1 is x exactly: skipping the multiply changes no bit */
-                __m512 o0 = out[r][0], o1 = out[r][1];
-                if (alpha != 1.0f)
-                    o0 = _mm512_mul_ps(o0, valpha), o1 = _mm512_mul_ps(o1, valpha);
-                if (beta != 0.0f) {
-                    o0 = _mm512_fmadd_ps(vbeta, _mm512_maskz_loadu_ps(m0, ci), o0);
-                    o1 = _mm512_fmadd_ps(vbeta, _mm512_maskz_loadu_ps(m1, ci + 16), o1);
-                }
-                _mm512_mask_storeu_ps(ci, m0, o0);
-                _mm512_mask_storeu_ps(ci + 16, m1, o1);
-            }
+            for (int r = 0; r < rows; r++)
+                cpu_store_pair(c + (size_t)(i + r) * ldc + j0, out[r][0], out[r][1], alpha, beta, m0, m1);
         }
     }
 }
@@ -402,20 +409,9 @@ static inline __attribute__((always_inline)) void cpu_fewrows_block(int mr, int 
                     acc1[r] = _mm512_fmadd_ps(x, b1, acc1[r]);
                 }
         }
-        float bt = pc == 0 ? beta : 1.0f;
-        const __m512 valpha = _mm512_set1_ps(alpha), vbeta = _mm512_set1_ps(bt);
-        for (int r = 0; r < mr; r++) {
-            float *cr = c + (size_t)r * ldc;
-            __m512 o0 = acc0[r], o1 = acc1[r];
-            if (alpha != 1.0f) /* x * 1 is x exactly */
-                o0 = _mm512_mul_ps(o0, valpha), o1 = _mm512_mul_ps(o1, valpha);
-            if (bt != 0.0f) {
-                o0 = _mm512_fmadd_ps(vbeta, _mm512_maskz_loadu_ps(m0, cr), o0);
-                o1 = _mm512_fmadd_ps(vbeta, _mm512_maskz_loadu_ps(m1, cr + 16), o1);
-            }
-            _mm512_mask_storeu_ps(cr, m0, o0);
-            _mm512_mask_storeu_ps(cr + 16, m1, o1);
-        }
+        /* only the first KC slice applies the caller's beta */
+        for (int r = 0; r < mr; r++)
+            cpu_store_pair(c + (size_t)r * ldc, acc0[r], acc1[r], alpha, pc == 0 ? beta : 1.0f, m0, m1);
     }
 }
 
