@@ -84,8 +84,8 @@ static void gemm_sweep(harness_backend *fast)
 
 /* Shapes for the unpacked small-problem paths (cpu_gemm_small_avx512.c,
  * taken below 64^3 multiply-adds on AVX-512 machines): column counts that
- * end inside each of the four 16-wide vectors of a 64-column block, row
- * counts that end inside a 6-row (NN) or 4-row (dot) block, column counts
+ * end inside each of the three 16-wide vectors of a 48-column block, row
+ * counts that end inside an 8-row (NN) or 4-row (dot) block, column counts
  * that end inside a 3-column dot block, k across the 192-deep slices the
  * NN path shares with the blocked one, and k ending inside a 16-wide dot
  * chunk; strides larger than the rows (their padding must stay intact). */
@@ -94,6 +94,7 @@ START_TEST(test_cpu_gemm_small_shapes_vs_reference)
     static const gemm_case cases[] = {
         /* ta tb  m   n    k   (ld*, alpha, beta filled in below) */
         {0, 0, 5, 65, 16, 0, 0, 0, 1.0f, 0.0f},
+        {0, 0, 9, 50, 20, 0, 0, 0, 1.0f, 0.5f},
         {1, 0, 7, 47, 33, 0, 0, 0, -0.5f, 1.0f},
         {0, 0, 13, 129, 40, 0, 0, 0, 2.0f, 0.75f},
         {1, 0, 1, 17, 400, 0, 0, 0, 1.0f, 0.0f},   /* three k slices */
@@ -127,6 +128,44 @@ START_TEST(test_cpu_gemm_small_shapes_vs_reference)
         compare_gemm(&fast, &ref, &g, 4000u + (uint32_t)i);
     }
     harness_close(&fast);
+    harness_close(&ref);
+}
+END_TEST
+
+/* B not transposed, few rows, many columns, above the small-problem size:
+ * the unpacked 8 x 48 kernel on column blocks split over the threads
+ * (cpu_gemm.c, CPU_GEMM_BDIRECT_*).  Row counts ending inside an 8-row
+ * tile, column counts ending inside each 16-wide vector of the last
+ * 48-column block, k across 192-deep slices, beta != 0 and padded strides;
+ * two threads agree with one bit for bit. */
+START_TEST(test_cpu_gemm_b_in_place_vs_reference)
+{
+    static const gemm_case cases[] = {
+        /* ta tb  m    n     k */
+        {0, 0, 64, 1600, 128, 0, 0, 0, 1.0f, 0.0f},   /* fc1 input gradient */
+        {1, 0, 128, 1600, 64, 0, 0, 0, 1.0f, 1.0f},   /* fc1 weight gradient, accumulated */
+        {0, 0, 13, 401, 200, 0, 0, 0, -0.5f, 0.75f},  /* two k slices, tail in vector 1 */
+        {1, 0, 121, 394, 37, 0, 0, 0, 2.0f, 0.0f},    /* tail in vector 0 */
+        {0, 0, 100, 431, 50, 0, 0, 0, 1.0f, 1.0f},    /* tail in vector 2 */
+    };
+    harness_backend fast, ref, two;
+    open_threads(&fast, 1);
+    open_threads(&two, 2);
+    open_ref(&ref);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        gemm_case g = cases[i];
+        int pad = i % 2 ? 0 : 7;
+        g.lda = (g.ta ? g.m : g.k) + pad;
+        g.ldb = (g.tb ? g.k : g.n) + pad;
+        g.ldc = g.n + 3; /* always a guard zone right of C */
+        compare_gemm(&fast, &ref, &g, 5000u + (uint32_t)i);
+        float *c1 = run_gemm(&fast, &g, 6000u + (uint32_t)i), *c2 = run_gemm(&two, &g, 6000u + (uint32_t)i);
+        ck_assert_msg(memcmp(c1, c2, (size_t)g.m * g.ldc * sizeof(float)) == 0,
+                      "B-in-place GEMM case %zu differs between 1 and 2 threads", i);
+        free(c1), free(c2);
+    }
+    harness_close(&fast);
+    harness_close(&two);
     harness_close(&ref);
 }
 END_TEST
@@ -523,6 +562,7 @@ static Suite *cpu_gemm_suite(void)
     TCase *tc = tcase_create("kernels");
     tcase_add_test(tc, test_cpu_gemm_vs_reference);
     tcase_add_test(tc, test_cpu_gemm_small_shapes_vs_reference);
+    tcase_add_test(tc, test_cpu_gemm_b_in_place_vs_reference);
     tcase_add_test(tc, test_cpu_gemm_isa_variants_vs_reference);
     tcase_add_test(tc, test_cpu_gemm_alpha_zero_and_empty);
     tcase_add_test(tc, test_cpu_gemm_strided_batched_vs_reference);

@@ -74,6 +74,21 @@ static const cpu_gemm_kernel *cpu_gemm_pick(const mlopt_backend_ctx *ctx)
  * (cpu_gemm_small_fewrows_avx512) */
 #define CPU_GEMM_FEWROWS_MAX_M 12
 
+/* B not transposed, m up to this many and n from this many on: the
+ * blocked path's packing of B is skipped, B's rows are read where they lie
+ * by the unpacked 8 x 48 kernel (cpu_gemm_small_nn_avx512) and the threads
+ * split the columns.  With few rows, each packed B panel is used by only a
+ * few row tiles, so packing it (k x n floats read and written: 800 KiB for
+ * fc1's input gradient, 64 x 1600 x 128) costs about as much as the
+ * arithmetic; A's m x k floats stay in L1/L2.  Medians of 9-11 alternated
+ * runs against the packed path, GFLOP/s, one core unless said:
+ * 64x1600x128 NN 119 -> 161 (2 threads 173 -> 205), 128x1600x64 TN
+ * 144 -> 156, 32x2000x64 NN 104 -> 150, 128x512x128 NN 142 -> 157.
+ * Narrower B (n = 121, 300) lost a few percent to the partial last
+ * 48-column block. */
+#define CPU_GEMM_BDIRECT_MAX_M 128
+#define CPU_GEMM_BDIRECT_MIN_N 384
+
 typedef struct cpu_gemm_job {
     const cpu_gemm_kernel *kern;
     int trans_a, trans_b;
@@ -399,6 +414,17 @@ static void cpu_gemm_small_rows(void *arg, size_t begin, size_t end, int thread)
     else
         cpu_gemm_small_dot_avx512(r1 - r0, j->n, j->k, j->alpha, a, j->lda, j->b, j->ldb, j->beta, c, j->ldc);
 }
+
+/* Column blocks [begin, end) of a GEMM whose B is read in place. */
+static void cpu_gemm_bdirect_cols(void *arg, size_t begin, size_t end, int thread)
+{
+    (void)thread;
+    const cpu_gemm_small_job *j = arg;
+    int c0 = (int)begin * 48, c1 = (int)end * 48 < j->n ? (int)end * 48 : j->n;
+    if (c1 > c0)
+        cpu_gemm_small_nn_avx512(j->trans_a, j->m, c1 - c0, j->k, cpu_kernel_avx512.kc, j->alpha, j->a, j->lda,
+                                 j->b + c0, j->ldb, j->beta, j->c + c0, j->ldc);
+}
 #endif
 
 /* Problems that run on one thread anyway and fit in L2 take the unpacked
@@ -443,15 +469,26 @@ int cpu_gemm_dispatch(mlopt_backend_ctx *ctx, int thread, int trans_a, int trans
         else if (!trans_b && m <= CPU_GEMM_FEWROWS_MAX_M)
             j.fewrows = 1;
         /* row blocks of the kernels (12 rows narrow, 2 narrow dot, 8 kstat,
-         * 6 NN, 4 dot; few rows: 32-column blocks);
+         * 8 NN, 4 dot; few rows: 32-column blocks);
          * each element's arithmetic is the same whichever block holds it */
-        j.rows = j.narrow ? (trans_b ? 2 : 12) : j.kstat ? 8 : trans_b ? 4 : 6;
+        j.rows = j.narrow ? (trans_b ? 2 : 12) : j.kstat ? 8 : trans_b ? 4 : 8;
         size_t blocks = j.fewrows ? ((size_t)n + 31) / 32 : ((size_t)m + (size_t)j.rows - 1) / (size_t)j.rows;
         j.m = m;
         if (thread < 0 && blocks > 1 && (size_t)m * n * k >= CPU_GEMM_SPLIT_MIN_FLOPS)
             cpu_parallel_elems(ctx, blocks, 2, cpu_gemm_small_rows, &j);
         else
             cpu_gemm_small_rows(&j, 0, blocks, 0);
+        return 0;
+    }
+    if (!trans_b && m <= CPU_GEMM_BDIRECT_MAX_M && n >= CPU_GEMM_BDIRECT_MIN_N && ctx->isa >= CPU_ISA_AVX512) {
+        /* few rows, many columns: B in place, threads split the columns */
+        cpu_gemm_small_job j = {.trans_a = trans_a, .trans_b = trans_b, .m = m, .n = n, .k = k, .alpha = alpha,
+                                .a = a, .lda = lda, .b = b, .ldb = ldb, .beta = beta, .c = c, .ldc = ldc};
+        size_t blocks = ((size_t)n + 47) / 48;
+        if (thread < 0)
+            cpu_parallel_elems(ctx, blocks, 2, cpu_gemm_bdirect_cols, &j);
+        else
+            cpu_gemm_bdirect_cols(&j, 0, blocks, 0);
         return 0;
     }
 #endif

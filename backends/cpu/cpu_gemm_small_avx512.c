@@ -12,13 +12,21 @@
 #include "cpu_internal.h"
 
 /* B not transposed: C[i][j] = alpha * sum_p op(A)[i][p] B[p][j] (+ beta C).
- * Six rows by 64 columns of C in 24 ZMM accumulators; per k step four
- * loads of B's row, six broadcasts of op(A), 24 FMAs.  k is cut into the
+ * Eight rows by 48 columns of C in 24 ZMM accumulators; per k step three
+ * loads of B's row, eight broadcasts of op(A), 24 FMAs.  k is cut into the
  * blocked AVX-512 path's KC slices, each accumulated from zero and added
- * to C with the same mul / fma, so results are bit-identical to it. */
-#define SMALL_MR 6
-#define SMALL_NV 4 /* vectors of 16 columns */
-#define SMALL_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5)
+ * to C with the same mul / fma, so results are bit-identical to it.
+ * Also the kernel of the blocked driver's place for few rows and a wide B
+ * (cpu_gemm.c, "B in place"): fc1's input gradient, 64 x 1600 x 128.
+ * Eight rows rather than six: m = 64 is eight whole blocks where six-row
+ * blocks compute 66 rows, and a 48-column block of B (k x 48 floats, 24 KiB
+ * at k = 128) stays in L1 beside the streamed rows of A; 1,600 columns
+ * also split into 34 blocks, evenly over two threads.  Medians of 15
+ * alternated runs, 64 x 1536 x 128, one core: 8 x 48 171, 6 x 64 165,
+ * 8 x 32 163 GFLOP/s. */
+#define SMALL_MR 8
+#define SMALL_NV 3 /* vectors of 16 columns */
+#define SMALL_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
 
 /* a##r: row i0 + r of op(A) (A[.][i0 + r] when transposed); rows past the
  * block's mr valid ones repeat the last valid row, so nothing is read out
@@ -50,29 +58,27 @@ void cpu_gemm_small_nn_avx512(int trans_a, int m, int n, int k, int kc_max, floa
             for (int pc = 0; pc < k; pc += kc_max) {
                 int kc = k - pc < kc_max ? k - pc : kc_max;
                 /* named accumulators: an array here was kept on the stack */
-#define SM_DECL(r) __m512 c##r##0 = _mm512_setzero_ps(), c##r##1 = c##r##0, c##r##2 = c##r##0, \
-                          c##r##3 = c##r##0;
+#define SM_DECL(r) __m512 c##r##0 = _mm512_setzero_ps(), c##r##1 = c##r##0, c##r##2 = c##r##0;
                 SMALL_ROWS(SM_DECL)
 #undef SM_DECL
-                const __mmask16 m0 = mask[0], m1 = mask[1], m2 = mask[2], m3 = mask[3];
+                const __mmask16 m0 = mask[0], m1 = mask[1], m2 = mask[2];
 #define SM_FMA(r)                                                                          \
     {                                                                                      \
         __m512 av = _mm512_set1_ps(a##r[off]);                                             \
         c##r##0 = _mm512_fmadd_ps(av, b0, c##r##0);                                        \
         c##r##1 = _mm512_fmadd_ps(av, b1, c##r##1);                                        \
         c##r##2 = _mm512_fmadd_ps(av, b2, c##r##2);                                        \
-        c##r##3 = _mm512_fmadd_ps(av, b3, c##r##3);                                        \
     }
-                if (m3 == 0xFFFF) {
-                    /* a whole 64-column block: plain loads, no mask
+                if (m2 == 0xFFFF) {
+                    /* a whole 48-column block: plain loads, no mask
                      * registers to keep (or reload) in the loop */
                     for (int p = pc; p < pc + kc; p++) {
                         const float *bp = b + (size_t)p * ldb + j0;
                         __m512 b0 = _mm512_loadu_ps(bp), b1 = _mm512_loadu_ps(bp + 16);
-                        __m512 b2 = _mm512_loadu_ps(bp + 32), b3 = _mm512_loadu_ps(bp + 48);
+                        __m512 b2 = _mm512_loadu_ps(bp + 32);
                         /* keep each B vector in a register rather than
-                         * folding its load into all six FMAs */
-                        __asm__("" : "+v"(b0), "+v"(b1), "+v"(b2), "+v"(b3));
+                         * folding its load into all eight FMAs */
+                        __asm__("" : "+v"(b0), "+v"(b1), "+v"(b2));
                         size_t off = (size_t)p * astep;
                         SMALL_ROWS(SM_FMA)
                     }
@@ -80,7 +86,7 @@ void cpu_gemm_small_nn_avx512(int trans_a, int m, int n, int k, int kc_max, floa
                     for (int p = pc; p < pc + kc; p++) {
                         const float *bp = b + (size_t)p * ldb + j0;
                         __m512 b0 = _mm512_maskz_loadu_ps(m0, bp), b1 = _mm512_maskz_loadu_ps(m1, bp + 16);
-                        __m512 b2 = _mm512_maskz_loadu_ps(m2, bp + 32), b3 = _mm512_maskz_loadu_ps(m3, bp + 48);
+                        __m512 b2 = _mm512_maskz_loadu_ps(m2, bp + 32);
                         size_t off = (size_t)p * astep;
                         SMALL_ROWS(SM_FMA)
                     }
@@ -99,7 +105,7 @@ void cpu_gemm_small_nn_avx512(int trans_a, int m, int n, int k, int kc_max, floa
 #define SM_STORE(r)                                                                        \
     if (r < mr) {                                                                          \
         float *cr = c + (size_t)(i0 + r) * ldc + j0;                                       \
-        SM_STORE1(r, 0) SM_STORE1(r, 1) SM_STORE1(r, 2) SM_STORE1(r, 3)                    \
+        SM_STORE1(r, 0) SM_STORE1(r, 1) SM_STORE1(r, 2)                                    \
     }
                 SMALL_ROWS(SM_STORE)
 #undef SM_STORE
@@ -330,9 +336,9 @@ static inline void cpu_store_pair(float *c, __m512 o0, __m512 o1, float alpha, f
 /* B not transposed and k <= 12 (fc2's input gradient: 64 x 128 x 10): a
  * 32-column slice of B (k x 2 vectors) stays in registers while the rows
  * of C are computed, four at a time (eight FMA chains), from k broadcasts
- * of op(A); each C vector is written once.  The 6 x 64 kernel above reloads B and re-enters a k loop of ten
- * steps for every six rows, and stores its 24 accumulators after only 240
- * FMAs.  Per element the same FMA sequence from zero, then alpha and beta,
+ * of op(A); each C vector is written once.  The 8 x 48 kernel above reloads B and re-enters a k loop of
+ * ten steps for every eight rows, and stores its 24 accumulators after
+ * only 240 FMAs.  Per element the same FMA sequence from zero, then alpha and beta,
  * as the kernels above (k fits one KC slice): the same bits. */
 #define KSTAT_MAX_K 12
 static inline __attribute__((always_inline)) void cpu_kstat(int trans_a, int m, int n, int k, float alpha,
@@ -376,8 +382,8 @@ static inline __attribute__((always_inline)) void cpu_kstat(int trans_a, int m, 
 
 /* B not transposed and m <= 12 (fc2's weight gradient: 10 x 128 x 64): all
  * m rows of C by 32 columns in 2m accumulators, one pair of B loads and m
- * broadcasts per k step.  The 6 x 64 kernel computes whole 6-row blocks
- * (12 rows' work for m = 10).  Same KC slices, alpha and beta steps as the
+ * broadcasts per k step.  The 8 x 48 kernel computes whole 8-row blocks
+ * (16 rows' work for m = 10).  Same KC slices, alpha and beta steps as the
  * kernels above, hence the same bits. */
 #define FEWROWS_MAX_M 12
 static inline __attribute__((always_inline)) void cpu_fewrows_block(int mr, int trans_a, int k, int kc_max,
