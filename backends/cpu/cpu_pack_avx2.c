@@ -43,7 +43,28 @@ void cpu_transpose_copy_avx2(const float *src, size_t ld, int rows, int kc, floa
             for (int i = 0; i < 8; i++)
                 dst[(size_t)p * dst_stride + i0 + i] = s[(size_t)i * ld + p];
     }
-    /* fewer than 8 rows left */
+    /* four more rows (a 12-row AVX-512 panel's last four): 4 x 4 SSE
+     * transposes; element by element they were a third of the packing time
+     * for a third of the data */
+    for (; i0 + 4 <= rows; i0 += 4) {
+        const float *s = src + (size_t)i0 * ld;
+        int p = 0;
+        for (; p + 4 <= kc; p += 4) {
+            __m128 r0 = _mm_loadu_ps(s + p), r1 = _mm_loadu_ps(s + ld + p);
+            __m128 r2 = _mm_loadu_ps(s + 2 * ld + p), r3 = _mm_loadu_ps(s + 3 * ld + p);
+            __m128 t0 = _mm_unpacklo_ps(r0, r1), t1 = _mm_unpackhi_ps(r0, r1);
+            __m128 t2 = _mm_unpacklo_ps(r2, r3), t3 = _mm_unpackhi_ps(r2, r3);
+            float *d = dst + (size_t)p * dst_stride + i0;
+            _mm_storeu_ps(d, _mm_movelh_ps(t0, t2));
+            _mm_storeu_ps(d + (size_t)dst_stride, _mm_movehl_ps(t2, t0));
+            _mm_storeu_ps(d + 2 * (size_t)dst_stride, _mm_movelh_ps(t1, t3));
+            _mm_storeu_ps(d + 3 * (size_t)dst_stride, _mm_movehl_ps(t3, t1));
+        }
+        for (; p < kc; p++)
+            for (int i = 0; i < 4; i++)
+                dst[(size_t)p * dst_stride + i0 + i] = s[(size_t)i * ld + p];
+    }
+    /* fewer than 4 rows left */
     for (int p = 0; p < kc; p++)
         for (int i = i0; i < rows; i++)
             dst[(size_t)p * dst_stride + i] = src[(size_t)i * ld + p];
