@@ -137,6 +137,12 @@ static void cpu_pack_b_panels(cpu_gemm_part *pt, int npanels)
         int nr = pt->n - j0 < NR ? pt->n - j0 : NR;
         float *dst = pt->pack_b + (size_t)panel * pt->kc * NR;
         if (!g->trans_b) {
+#if defined(CPU_HAVE_AVX2_KERNELS)
+            if (g->ctx->use_avx2 && nr == NR && NR % 8 == 0) {
+                cpu_copy_rows_avx2(pt->b + (size_t)pt->pc * g->ldb + j0, (size_t)g->ldb, pt->kc, NR, dst);
+                continue;
+            }
+#endif
             for (int p = 0; p < pt->kc; p++) {
                 float *d = dst + (size_t)p * NR;
                 const float *src = pt->b + (size_t)(pt->pc + p) * g->ldb + j0;

@@ -192,6 +192,8 @@ void cpu_microkernel_avx2(int kc, const float *apanel, const float *bpanel, floa
 /* cpu_pack_avx2.c: dst[p*dst_stride + i] = src[i*ld + p], i < rows, p < kc */
 void cpu_transpose_copy_avx2(const float *src, size_t ld, int rows, int kc, float *dst,
                              int dst_stride);
+/* cpu_pack_avx2.c: dst[p*width + j] = src[p*ld + j], width a multiple of 8 */
+void cpu_copy_rows_avx2(const float *src, size_t ld, int rows, int width, float *dst);
 /* cpu_pool_avx2.c: one output row of 2x2/2 max pooling from input rows r0,
  * r1: forward when y, else backward into d0, d1 (dy given).  Returns how
  * many outputs it did: all of them when ow >= 8, none otherwise. */
