@@ -352,19 +352,20 @@ static int cpu_gemm_blocked(mlopt_backend_ctx *ctx, int thread, int trans_a, int
         cpu_gemm_stripes(&g, 0, 1, t);
         return 0;
     }
-    /* Split the longer side in whole micro-tiles: two stripes per thread
-     * (each stripe packs its own copy of the other operand, so more
-     * stripes cost more packing), but at least four micro-tiles wide so
-     * that each packed block is reused enough -- unless that would leave
-     * threads idle: a CNN layer's 64 x 121 output is only four 32-wide
-     * panels, which the four-tile minimum made one stripe on one thread. */
+    /* Split the longer side in whole micro-tiles, one stripe per thread.
+     * Each stripe packs its own copy of the other operand, so every extra
+     * stripe packs it again: with two stripes per thread (as before) a
+     * 1024^3 GEMM packed all of B four times.  2 threads, medians of 7
+     * alternated runs, GFLOP/s, two stripes per thread -> one: 256^3 241
+     * -> 274, 1024^3 278 -> 291, 2048^3 283 -> 296, 256x128x1600 NT 228 ->
+     * 261; 256x1600x128 NN within the noise (252 -> 223, 244 -> 226, 281
+     * -> 292, 271 -> 284).  Stripes are still claimed, so a helper that
+     * wakes late finds its stripe taken by the caller; one descheduled
+     * after claiming holds the GEMM up either way. */
     g.split_n = n > m; /* rows on ties: duplicated B packing is a plain copy */
     int len = g.split_n ? n : m, unit = g.split_n ? kern->nr : kern->mr;
     int units = (len + unit - 1) / unit;
-    int per = (units + 2 * threads - 1) / (2 * threads);
-    int per_thread = (units + threads - 1) / threads;
-    if (per < 4)
-        per = per_thread < 4 ? per_thread : 4;
+    int per = (units + threads - 1) / threads;
     g.stripe = per * unit;
     g.nstripes = (len + g.stripe - 1) / g.stripe;
     atomic_init(&g.next_stripe, 0);
