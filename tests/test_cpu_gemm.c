@@ -170,6 +170,44 @@ START_TEST(test_cpu_gemm_b_in_place_vs_reference)
 }
 END_TEST
 
+/* m a multiple of 8 but not of 12, up to 256, above the small-problem
+ * size: the blocked path with the 8 x 48 micro-kernel (cpu_gemm_avx512_8x48.c).
+ * Last panels of 1-16, 17-32 and 33-47 columns (its one-, two- and
+ * three-vector loops), k across 192-deep slices, every transpose, beta !=
+ * 0, padded strides, row and column stripes over two threads (bit for bit
+ * against one). */
+START_TEST(test_cpu_gemm_8row_tiles_vs_reference)
+{
+    static const gemm_case cases[] = {
+        /* ta tb  m    n    k */
+        {0, 0, 64, 121, 288, 0, 0, 0, 1.0f, 0.0f},   /* seed CNN conv2 forward: 48+48+25 */
+        {0, 1, 64, 128, 400, 0, 0, 0, 1.0f, 1.0f},   /* fc1 forward-like, NT, 48+48+32 */
+        {1, 0, 16, 350, 77, 0, 0, 0, -0.5f, 0.75f},  /* TN, 7 x 48 + 14 */
+        {1, 1, 136, 100, 200, 0, 0, 0, 2.0f, 0.0f},  /* TT, 48+48+4, 17 row tiles */
+        {0, 0, 232, 96, 150, 0, 0, 0, 1.0f, 1.0f},   /* whole panels, row stripes */
+    };
+    harness_backend one, ref, two;
+    open_threads(&one, 1);
+    open_threads(&two, 2);
+    open_ref(&ref);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        gemm_case g = cases[i];
+        int pad = i % 2 ? 5 : 0;
+        g.lda = (g.ta ? g.m : g.k) + pad;
+        g.ldb = (g.tb ? g.k : g.n) + pad;
+        g.ldc = g.n + 3; /* always a guard zone right of C */
+        compare_gemm(&one, &ref, &g, 7000u + (uint32_t)i);
+        float *c1 = run_gemm(&one, &g, 8000u + (uint32_t)i), *c2 = run_gemm(&two, &g, 8000u + (uint32_t)i);
+        ck_assert_msg(memcmp(c1, c2, (size_t)g.m * g.ldc * sizeof(float)) == 0,
+                      "8-row GEMM case %zu differs between 1 and 2 threads", i);
+        free(c1), free(c2);
+    }
+    harness_close(&one);
+    harness_close(&two);
+    harness_close(&ref);
+}
+END_TEST
+
 START_TEST(test_cpu_gemm_vs_reference)
 {
     harness_backend fast;
@@ -563,6 +601,7 @@ static Suite *cpu_gemm_suite(void)
     tcase_add_test(tc, test_cpu_gemm_vs_reference);
     tcase_add_test(tc, test_cpu_gemm_small_shapes_vs_reference);
     tcase_add_test(tc, test_cpu_gemm_b_in_place_vs_reference);
+    tcase_add_test(tc, test_cpu_gemm_8row_tiles_vs_reference);
     tcase_add_test(tc, test_cpu_gemm_isa_variants_vs_reference);
     tcase_add_test(tc, test_cpu_gemm_alpha_zero_and_empty);
     tcase_add_test(tc, test_cpu_gemm_strided_batched_vs_reference);

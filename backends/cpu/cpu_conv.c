@@ -505,7 +505,7 @@ int cpu_conv2d_forward(mlopt_backend_ctx *ctx, const mlopt_conv2d_params *p, mlo
     if (j.wpack && g.rows_avx512 && !g.pointwise) {
         /* the columns go straight into packed panels: size the column
          * scratch for that layout (zero-padded to whole panels) */
-        cpu_gemm_packed_b_layout(ctx, &j.bpacked_nr, &j.bpacked_kc);
+        cpu_gemm_packed_b_layout(ctx, g.kg, &j.bpacked_nr, &j.bpacked_kc);
         size_t floats = (g.ohw + (size_t)j.bpacked_nr - 1) / j.bpacked_nr * j.bpacked_nr * g.crs;
         for (int t = 0; t < (j.per_thread ? cpu_threads(ctx) : 1); t++)
             if (!cpu_scratch_reserve(ctx, &ctx->conv_cols[t], floats * sizeof(float), call))

@@ -30,17 +30,28 @@ static const cpu_gemm_kernel cpu_kernel_avx2 = {CPU_GEMM_MR, CPU_GEMM_NR, 256, 1
 /* 32 x 192 x 4 B = 24 KiB of B in L1; 384 x 192 x 4 B = 288 KiB of A in L2 */
 static const cpu_gemm_kernel cpu_kernel_avx512 = {CPU_GEMM512_MR, CPU_GEMM512_NR, 192, 384, 4096,
                                                   cpu_microkernel_avx512};
+
+/* 8 x 48 tiles, same KC as the 12 x 32 kernel (so that both give the same
+ * bits); a 192 x 48 B micro-panel is 36 KiB of L1 */
+static const cpu_gemm_kernel cpu_kernel_avx512_8 = {8, 48, 192, 384, 4096, cpu_microkernel_avx512_8x48};
 #endif
 
-static const cpu_gemm_kernel *cpu_gemm_pick(const mlopt_backend_ctx *ctx)
+/* m up to this many and a multiple of 8 but not of 12: the 8 x 48 kernel */
+#define CPU_GEMM_8ROW_MAX_M 256
+
+/* The kernel for an m-row product.  Everything that packs operands for
+ * the blocked path (cpu_gemm_pack_a, cpu_gemm_packed_b_layout) asks with
+ * the same m, so the layouts match the kernel that reads them. */
+static const cpu_gemm_kernel *cpu_gemm_pick(const mlopt_backend_ctx *ctx, int m)
 {
 #if defined(CPU_HAVE_AVX2_KERNELS)
     if (ctx->isa >= CPU_ISA_AVX512)
-        return &cpu_kernel_avx512;
+        return m <= CPU_GEMM_8ROW_MAX_M && m % 8 == 0 && m % 12 != 0 ? &cpu_kernel_avx512_8
+                                                                    : &cpu_kernel_avx512;
     if (ctx->isa >= CPU_ISA_AVX2)
         return &cpu_kernel_avx2;
 #else
-    (void)ctx;
+    (void)ctx, (void)m;
 #endif
     return &cpu_kernel_scalar;
 }
@@ -307,11 +318,12 @@ static size_t cpu_round_up(size_t v, size_t to)
     return (v + to - 1) / to * to;
 }
 
-int cpu_gemm_reserve(mlopt_backend_ctx *ctx, int thread, int m, int n, int k, const char *call)
+/* Packing buffers of worker `thread` for an m x n x k part run with kern. */
+static int cpu_gemm_reserve_for(mlopt_backend_ctx *ctx, const cpu_gemm_kernel *kern, int thread, int m, int n,
+                                int k, const char *call)
 {
     if (ctx->reference || m <= 0 || n <= 0 || k <= 0)
         return 0;
-    const cpu_gemm_kernel *kern = cpu_gemm_pick(ctx);
     size_t kc = (size_t)(k < kern->kc ? k : kern->kc);
     size_t nc = cpu_round_up((size_t)(n < kern->nc ? n : kern->nc), (size_t)kern->nr);
     size_t mc = cpu_round_up((size_t)(m < kern->mc ? m : kern->mc), (size_t)kern->mr);
@@ -319,6 +331,11 @@ int cpu_gemm_reserve(mlopt_backend_ctx *ctx, int thread, int m, int n, int k, co
         !cpu_scratch_reserve(ctx, &ctx->gemm_pack_a[thread], mc * kc * sizeof(float), call))
         return 1;
     return 0;
+}
+
+int cpu_gemm_reserve(mlopt_backend_ctx *ctx, int thread, int m, int n, int k, const char *call)
+{
+    return cpu_gemm_reserve_for(ctx, cpu_gemm_pick(ctx, m), thread, m, n, k, call);
 }
 
 /* Threads each take one stripe of C and run the whole blocked algorithm on
@@ -331,7 +348,7 @@ static int cpu_gemm_blocked(mlopt_backend_ctx *ctx, int thread, int trans_a, int
                             int ldb, float beta, float *c, int ldc, const float *apacked,
                             const float *bpacked, const char *call)
 {
-    const cpu_gemm_kernel *kern = cpu_gemm_pick(ctx);
+    const cpu_gemm_kernel *kern = cpu_gemm_pick(ctx, m);
     cpu_gemm_job g = {.kern = kern, .trans_a = trans_a, .trans_b = trans_b, .m = m, .n = n,
                       .k = k, .alpha = alpha, .beta = beta, .a = a, .lda = lda, .b = b,
                       .ldb = ldb, .c = c, .ldc = ldc, .ctx = ctx, .apacked = apacked,
@@ -343,7 +360,7 @@ static int cpu_gemm_blocked(mlopt_backend_ctx *ctx, int thread, int trans_a, int
         int t = thread >= 0 ? thread : 0;
         /* inside a parallel loop the buffers were sized by cpu_gemm_reserve()
          * beforehand: no allocation (or shared error state) in workers */
-        if (thread < 0 && cpu_gemm_reserve(ctx, 0, m, n, k, call))
+        if (thread < 0 && cpu_gemm_reserve_for(ctx, kern, 0, m, n, k, call))
             return 1;
         g.split_n = 1;
         g.stripe = n;
@@ -370,7 +387,7 @@ static int cpu_gemm_blocked(mlopt_backend_ctx *ctx, int thread, int trans_a, int
     g.nstripes = (len + g.stripe - 1) / g.stripe;
     atomic_init(&g.next_stripe, 0);
     for (int t = 0; t < threads; t++)
-        if (cpu_gemm_reserve(ctx, t, g.split_n ? m : g.stripe, g.split_n ? g.stripe : n, k, call))
+        if (cpu_gemm_reserve_for(ctx, kern, t, g.split_n ? m : g.stripe, g.split_n ? g.stripe : n, k, call))
             return 1;
     cpu_threadpool_run(ctx->pool, (size_t)threads, cpu_gemm_stripes, &g);
     return 0;
@@ -507,7 +524,7 @@ size_t cpu_gemm_packed_a_floats(const mlopt_backend_ctx *ctx, int m, int k)
 {
     if (ctx->reference || m <= 0 || k <= 0)
         return 0;
-    return (size_t)cpu_round_up_int(m, cpu_gemm_pick(ctx)->mr) * (size_t)k;
+    return (size_t)cpu_round_up_int(m, cpu_gemm_pick(ctx, m)->mr) * (size_t)k;
 }
 
 /* Every k slice of op(A), each as the MR-row panels cpu_pack_a_block
@@ -515,7 +532,7 @@ size_t cpu_gemm_packed_a_floats(const mlopt_backend_ctx *ctx, int m, int k)
 void cpu_gemm_pack_a(mlopt_backend_ctx *ctx, int trans_a, int m, int k, const float *a, int lda,
                      float *dst)
 {
-    const cpu_gemm_kernel *kern = cpu_gemm_pick(ctx);
+    const cpu_gemm_kernel *kern = cpu_gemm_pick(ctx, m);
     cpu_gemm_job g = {.kern = kern, .trans_a = trans_a, .m = m, .k = k, .a = a, .lda = lda,
                       .ctx = ctx};
     size_t mpad = (size_t)cpu_round_up_int(m, kern->mr);
@@ -537,9 +554,9 @@ int cpu_gemm_dispatch_packed_a(mlopt_backend_ctx *ctx, int thread, int m, int n,
                             ldc, apacked, NULL, call);
 }
 
-void cpu_gemm_packed_b_layout(const mlopt_backend_ctx *ctx, int *nr, int *kc)
+void cpu_gemm_packed_b_layout(const mlopt_backend_ctx *ctx, int m, int *nr, int *kc)
 {
-    const cpu_gemm_kernel *kern = cpu_gemm_pick(ctx);
+    const cpu_gemm_kernel *kern = cpu_gemm_pick(ctx, m);
     *nr = kern->nr;
     *kc = kern->kc;
 }

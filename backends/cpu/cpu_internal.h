@@ -165,7 +165,7 @@ int cpu_gemm_dispatch_packed_a(mlopt_backend_ctx *ctx, int thread, int m, int n,
  * starts at pc * round_up(n, nr).  With both operands packed the product is
  * C = op(A) op(B) + beta C, bit-identical to cpu_gemm_dispatch's blocked
  * path on the unpacked operands. */
-void cpu_gemm_packed_b_layout(const mlopt_backend_ctx *ctx, int *nr, int *kc);
+void cpu_gemm_packed_b_layout(const mlopt_backend_ctx *ctx, int m, int *nr, int *kc);
 int cpu_gemm_dispatch_packed_ab(mlopt_backend_ctx *ctx, int thread, int m, int n, int k,
                                 const float *apacked, const float *bpacked, float beta, float *c,
                                 int ldc, const char *call);
@@ -212,6 +212,10 @@ void cpu_conv_direct_c1_dw3x3_avx2(int w_in, int oh, int ow, int kg, const float
                                    const float *dy, int accumulate, float *dw);
 void cpu_microkernel_avx512(int kc, const float *apanel, const float *bpanel, float alpha,
                             float beta, float *c, int ldc, int mr, int nr);
+/* cpu_gemm_avx512_8x48.c: the same contract for 8 x 48 tiles (A panels of
+ * 8 rows, B panels of 48 columns) */
+void cpu_microkernel_avx512_8x48(int kc, const float *apanel, const float *bpanel, float alpha,
+                                 float beta, float *c, int ldc, int mr, int nr);
 /* cpu_conv_avx512.c: im2col / col2im (accumulating) of one group of one
  * image, for stride_w == dil_w == 1 */
 typedef struct cpu_im2col_geom {
