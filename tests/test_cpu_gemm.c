@@ -416,6 +416,11 @@ static const mlopt_conv2d_params conv_cases[] = {
     {3, 8, 13, 13, 32, 3, 3, 1, 1, 0, 0, 1, 1, 1, 0, 0},
     {2, 16, 14, 12, 32, 3, 2, 1, 1, 0, 0, 2, 1, 1, 0, 0},
     {2, 4, 20, 20, 32, 17, 17, 1, 1, 0, 0, 1, 1, 1, 0, 0},
+    /* the filter gradient's cols^T written into packed panels
+     * (cpu_im2col_packed_t_avx512): 12 x 32 tiles with taps ending inside a
+     * 16-tap strip (crs 90), and 200 pixels over two 192-deep k slices */
+    {2, 10, 13, 13, 36, 3, 3, 1, 1, 0, 0, 1, 1, 1, 0, 0},
+    {2, 6, 27, 10, 36, 3, 3, 1, 1, 0, 0, 1, 1, 1, 0, 0},
 };
 
 START_TEST(test_cpu_conv_vs_reference)

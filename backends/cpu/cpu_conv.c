@@ -255,7 +255,8 @@ typedef struct cpu_conv_job {
     int direct_c1;   /* forward: one input channel per group, direct AVX2 loop */
     const float *wpack; /* forward / backward-data: op(W) per group packed once */
     size_t wpack_stride; /* floats per group in wpack */
-    int bpacked_nr, bpacked_kc; /* forward: im2col into the packed B layout (nr 0: off) */
+    int bpacked_nr, bpacked_kc; /* forward: im2col into the packed B layout (nr 0: off);
+                                 * backward-filter: cols^T into it */
     int touched[CPU_MAX_THREADS]; /* backward-filter: chunk wrote a partial */
 } cpu_conv_job;
 
@@ -380,15 +381,27 @@ static void cpu_conv_backward_filter_images(void *arg, size_t begin, size_t end,
                 continue;
             }
 #endif
+            /* the chunk's first image overwrites its partial, later ones add */
+            float beta = ni > begin ? 1.0f : 0.0f;
+            float *dwg = dw + (size_t)grp * g->kg * g->crs;
+#if defined(CPU_HAVE_AVX2_KERNELS)
+            /* cols^T straight into the GEMM's packed B panels (one pass
+             * instead of im2col, then the GEMM transposing it while packing) */
+            if (j->bpacked_nr &&
+                cpu_im2col_packed_t_avx512(&g->ig, x, j->bpacked_nr, j->bpacked_kc, cpu_conv_cols(j, thread))) {
+                if (cpu_gemm_dispatch_packed_b(j->ctx, gt, g->kg, (int)g->crs, (int)g->ohw, dy, (int)g->ohw,
+                                               cpu_conv_cols(j, thread), beta, dwg, (int)g->crs,
+                                               "conv2d_backward_filter"))
+                    j->failed = 1;
+                continue;
+            }
+#endif
             const float *cols = x;
             if (!g->pointwise) {
                 float *c = cpu_conv_cols(j, thread);
                 cpu_im2col(g, x, c);
                 cols = c;
             }
-            /* the chunk's first image overwrites its partial, later ones add */
-            float beta = ni > begin ? 1.0f : 0.0f;
-            float *dwg = dw + (size_t)grp * g->kg * g->crs;
             int rc;
             if (j->transposed) /* dW^T[crs][kg] += cols . dy^T */
                 rc = cpu_gemm_dispatch(j->ctx, gt, 0, 1, (int)g->crs, g->kg, (int)g->ohw, 1.0f,
@@ -621,6 +634,16 @@ int cpu_conv2d_backward_filter(mlopt_backend_ctx *ctx, const mlopt_conv2d_params
                   p->pad_w == 0 && p->oh == p->h - 2 && p->ow == p->w - 2;
     if (cpu_conv_prepare(ctx, &j, call, 1))
         return 1;
+    if (!j.direct_c1 && !j.transposed && g.rows_avx512 && !g.pointwise &&
+        cpu_gemm_blocked_packs(ctx, 0, 1, g.kg, (int)g.crs, (int)g.ohw)) {
+        /* the product dW = dy . cols^T takes the blocked path: give it cols^T
+         * already packed, sized for that layout (whole panels of taps) */
+        cpu_gemm_packed_b_layout(ctx, g.kg, &j.bpacked_nr, &j.bpacked_kc);
+        size_t floats = (g.crs + (size_t)j.bpacked_nr - 1) / j.bpacked_nr * j.bpacked_nr * g.ohw;
+        for (int t = 0; t < (j.per_thread ? cpu_threads(ctx) : 1); t++)
+            if (!cpu_scratch_reserve(ctx, &ctx->conv_cols[t], floats * sizeof(float), call))
+                return 1;
+    }
     if (cpu_conv_run(ctx, &j, cpu_conv_backward_filter_images, call))
         return 1;
     if (j.partials) {

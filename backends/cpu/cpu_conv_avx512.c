@@ -126,48 +126,137 @@ void cpu_col2im_s1_avx512(const cpu_im2col_geom *g, const float *cols, float *dx
  * and computed masks for each; it took 27 % of a batch-256 inference.
  * Returns 0 (and writes nothing) where the geometry does not fit. */
 #define CPU_PERMUTE_MAX_RUNS 64
-static int cpu_im2col_packed_permute(const cpu_im2col_geom *g, const float *x, int nr, int kc, float *dst)
-{
-    const int ohw = g->oh * g->ow, crs = g->cg * g->r * g->s, runs = (ohw + 15) / 16;
-    if (g->pad_h || g->pad_w || g->stride_h != 1 || nr % 16 || runs > CPU_PERMUTE_MAX_RUNS)
-        return 0;
-    int start[CPU_PERMUTE_MAX_RUNS];
-    __m512i index[CPU_PERMUTE_MAX_RUNS];
+typedef struct cpu_permute_runs {
+    int runs;                            /* runs of 16 output pixels */
+    int start[CPU_PERMUTE_MAX_RUNS];     /* input offset of a run's first pixel (tap 0) */
+    __m512i index[CPU_PERMUTE_MAX_RUNS]; /* its pixels within the two vectors from there */
     __mmask16 valid[CPU_PERMUTE_MAX_RUNS];
+} cpu_permute_runs;
+
+/* The runs of an unpadded, unit-stride convolution; 0 where the geometry
+ * does not fit (padding, vertical stride, too many runs, or a run that
+ * spans more than two vectors of the input). */
+static int cpu_permute_runs_init(const cpu_im2col_geom *g, cpu_permute_runs *pr)
+{
+    const int ohw = g->oh * g->ow, runs = (ohw + 15) / 16;
+    if (g->pad_h || g->pad_w || g->stride_h != 1 || runs > CPU_PERMUTE_MAX_RUNS)
+        return 0;
+    pr->runs = runs;
     for (int r = 0; r < runs; r++) {
         int p0 = 16 * r;
-        start[r] = p0 / g->ow * g->w + p0 % g->ow;
+        pr->start[r] = p0 / g->ow * g->w + p0 % g->ow;
         int32_t idx[16];
         for (int l = 0; l < 16; l++) {
             int p = p0 + l < ohw ? p0 + l : p0;
-            idx[l] = p / g->ow * g->w + p % g->ow - start[r];
+            idx[l] = p / g->ow * g->w + p % g->ow - pr->start[r];
             if (idx[l] >= 32)
-                return 0; /* the run spans more than two vectors */
+                return 0;
         }
-        index[r] = _mm512_loadu_si512(idx);
-        valid[r] = cpu_lanes(0, ohw - p0);
+        pr->index[r] = _mm512_loadu_si512(idx);
+        pr->valid[r] = cpu_lanes(0, ohw - p0);
     }
+    return 1;
+}
+
+/* Row q of the column matrix, pixels 16r .. 16r + 15 (zero past the last
+ * pixel); base is tap q's input offset, limit the image's input size. */
+static inline __m512 cpu_permute_run(const cpu_permute_runs *pr, int r, const float *x, size_t base,
+                                     size_t limit)
+{
+    size_t at = base + (size_t)pr->start[r];
+    __m512 lo, hi;
+    if (at + 32 <= limit) {
+        lo = _mm512_loadu_ps(x + at);
+        hi = _mm512_loadu_ps(x + at + 16);
+    } else { /* the last taps: never read past this image's input */
+        lo = _mm512_maskz_loadu_ps(cpu_lanes(0, (int)(limit - at)), x + at);
+        hi = _mm512_maskz_loadu_ps(cpu_lanes(0, (int)(limit - at) - 16), cpu_at(x + at, 16));
+    }
+    return _mm512_maskz_permutex2var_ps(pr->valid[r], lo, pr->index[r], hi);
+}
+
+/* Input offset of tap q = (channel, kernel row, kernel column). */
+static inline size_t cpu_tap_base(const cpu_im2col_geom *g, int q)
+{
+    int ci = q / (g->r * g->s), kr = q / g->s % g->r, ks = q % g->s;
+    return (size_t)ci * g->h * g->w + (size_t)kr * g->dil_h * g->w + (size_t)ks * g->dil_w;
+}
+
+static int cpu_im2col_packed_permute(const cpu_im2col_geom *g, const float *x, int nr, int kc, float *dst)
+{
+    cpu_permute_runs pr;
+    if (nr % 16 || !cpu_permute_runs_init(g, &pr))
+        return 0;
+    const int ohw = g->oh * g->ow, crs = g->cg * g->r * g->s;
     const int np = (ohw + nr - 1) / nr;
-    const size_t hw = (size_t)g->h * g->w, limit = (size_t)g->cg * hw;
+    const size_t limit = (size_t)g->cg * g->h * g->w;
     for (int q = 0; q < crs; q++) {
-        int ci = q / (g->r * g->s), kr = q / g->s % g->r, ks = q % g->s;
         int pc = q / kc * kc, kcs = crs - pc < kc ? crs - pc : kc;
         float *rowp = dst + (size_t)pc * np * nr + (size_t)(q - pc) * nr;
         const size_t pstride = (size_t)kcs * nr;
-        const size_t base = (size_t)ci * hw + (size_t)kr * g->dil_h * g->w + (size_t)ks * g->dil_w;
-        for (int r = 0; r < runs; r++) {
-            size_t at = base + (size_t)start[r];
-            __m512 lo, hi;
-            if (at + 32 <= limit) {
-                lo = _mm512_loadu_ps(x + at);
-                hi = _mm512_loadu_ps(x + at + 16);
-            } else { /* the last taps: never read past this image's input */
-                lo = _mm512_maskz_loadu_ps(cpu_lanes(0, (int)(limit - at)), x + at);
-                hi = _mm512_maskz_loadu_ps(cpu_lanes(0, (int)(limit - at) - 16), cpu_at(x + at, 16));
-            }
+        const size_t base = cpu_tap_base(g, q);
+        for (int r = 0; r < pr.runs; r++) {
             int p0 = 16 * r;
-            _mm512_storeu_ps(rowp + (size_t)(p0 / nr) * pstride + p0 % nr,
-                             _mm512_maskz_permutex2var_ps(valid[r], lo, index[r], hi));
+            _mm512_storeu_ps(rowp + (size_t)(p0 / nr) * pstride + p0 % nr, cpu_permute_run(&pr, r, x, base, limit));
+        }
+    }
+    return 1;
+}
+
+/* v[i] lane j <- v[j] lane i. */
+static inline void cpu_transpose16(__m512 v[16])
+{
+    __m512 t[16];
+    for (int i = 0; i < 16; i += 2) { /* pairs of rows interleaved by element */
+        t[i] = _mm512_unpacklo_ps(v[i], v[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(v[i], v[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4) { /* then by pairs of elements */
+        v[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
+        v[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xEE);
+        v[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+        v[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+    }
+    /* v[4b + c] now holds, in 128-bit block k, element 4k + c of rows
+     * 4b .. 4b + 3; gather the blocks */
+    for (int c = 0; c < 4; c++) {
+        __m512 a0 = _mm512_shuffle_f32x4(v[c], v[4 + c], 0x88), a1 = _mm512_shuffle_f32x4(v[c], v[4 + c], 0xDD);
+        __m512 b0 = _mm512_shuffle_f32x4(v[8 + c], v[12 + c], 0x88),
+               b1 = _mm512_shuffle_f32x4(v[8 + c], v[12 + c], 0xDD);
+        t[c] = _mm512_shuffle_f32x4(a0, b0, 0x88);      /* element c */
+        t[8 + c] = _mm512_shuffle_f32x4(a0, b0, 0xDD);  /* element 8 + c */
+        t[4 + c] = _mm512_shuffle_f32x4(a1, b1, 0x88);  /* element 4 + c */
+        t[12 + c] = _mm512_shuffle_f32x4(a1, b1, 0xDD); /* element 12 + c */
+    }
+    for (int i = 0; i < 16; i++)
+        v[i] = t[i];
+}
+
+int cpu_im2col_packed_t_avx512(const cpu_im2col_geom *g, const float *x, int nr, int kc, float *dst)
+{
+    cpu_permute_runs pr;
+    if (nr % 16 || !cpu_permute_runs_init(g, &pr))
+        return 0;
+    const int ohw = g->oh * g->ow, crs = g->cg * g->r * g->s;
+    const int nround = (crs + nr - 1) / nr * nr;
+    const size_t limit = (size_t)g->cg * g->h * g->w;
+    for (int q0 = 0; q0 < nround; q0 += 16) {
+        /* sixteen taps, one sixteenth-wide column strip of one panel;
+         * taps past crs are zero (their columns of C are never stored,
+         * but stale scratch must not reach the micro-kernel) */
+        size_t base[16];
+        for (int t = 0; t < 16; t++)
+            base[t] = q0 + t < crs ? cpu_tap_base(g, q0 + t) : 0;
+        const int jp = q0 / nr, jo = q0 % nr;
+        for (int r = 0; r < pr.runs; r++) {
+            __m512 v[16];
+            for (int t = 0; t < 16; t++)
+                v[t] = q0 + t < crs ? cpu_permute_run(&pr, r, x, base[t], limit) : _mm512_setzero_ps();
+            cpu_transpose16(v); /* v[l]: pixel 16r + l, taps q0 .. q0 + 15 */
+            for (int l = 0; l < 16 && 16 * r + l < ohw; l++) {
+                int p = 16 * r + l, pc = p / kc * kc, kcs = ohw - pc < kc ? ohw - pc : kc;
+                _mm512_storeu_ps(dst + (size_t)pc * nround + (size_t)jp * kcs * nr + (size_t)(p - pc) * nr + jo, v[l]);
+            }
         }
     }
     return 1;

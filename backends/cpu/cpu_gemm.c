@@ -439,6 +439,11 @@ static void cpu_gemm_small_rows(void *arg, size_t begin, size_t end, int thread)
         cpu_gemm_small_dot_avx512(r1 - r0, j->n, j->k, j->alpha, a, j->lda, j->b, j->ldb, j->beta, c, j->ldc);
 }
 
+static int cpu_gemm_b_in_place(const mlopt_backend_ctx *ctx, int trans_b, int m, int n)
+{
+    return !trans_b && m <= CPU_GEMM_BDIRECT_MAX_M && n >= CPU_GEMM_BDIRECT_MIN_N && ctx->isa >= CPU_ISA_AVX512;
+}
+
 /* Column blocks [begin, end) of a GEMM whose B is read in place. */
 static void cpu_gemm_bdirect_cols(void *arg, size_t begin, size_t end, int thread)
 {
@@ -504,7 +509,7 @@ int cpu_gemm_dispatch(mlopt_backend_ctx *ctx, int thread, int trans_a, int trans
             cpu_gemm_small_rows(&j, 0, blocks, 0);
         return 0;
     }
-    if (!trans_b && m <= CPU_GEMM_BDIRECT_MAX_M && n >= CPU_GEMM_BDIRECT_MIN_N && ctx->isa >= CPU_ISA_AVX512) {
+    if (cpu_gemm_b_in_place(ctx, trans_b, m, n)) {
         /* few rows, many columns: B in place, threads split the columns */
         cpu_gemm_small_job j = {.trans_a = trans_a, .trans_b = trans_b, .m = m, .n = n, .k = k, .alpha = alpha,
                                 .a = a, .lda = lda, .b = b, .ldb = ldb, .beta = beta, .c = c, .ldc = ldc};
@@ -552,6 +557,24 @@ int cpu_gemm_dispatch_packed_a(mlopt_backend_ctx *ctx, int thread, int m, int n,
                                  c, ldc, call);
     return cpu_gemm_blocked(ctx, thread, 0, trans_b, m, n, k, 1.0f, NULL, 1, b, ldb, beta, c,
                             ldc, apacked, NULL, call);
+}
+
+int cpu_gemm_blocked_packs(const mlopt_backend_ctx *ctx, int trans_a, int trans_b, int m, int n, int k)
+{
+    if (ctx->reference || m <= 0 || n <= 0 || k <= 0 || cpu_gemm_is_small(ctx, trans_a, trans_b, m, n, k))
+        return 0;
+#if defined(CPU_HAVE_AVX2_KERNELS)
+    if (cpu_gemm_b_in_place(ctx, trans_b, m, n))
+        return 0;
+#endif
+    return 1;
+}
+
+int cpu_gemm_dispatch_packed_b(mlopt_backend_ctx *ctx, int thread, int m, int n, int k, const float *a,
+                               int lda, const float *bpacked, float beta, float *c, int ldc, const char *call)
+{
+    return cpu_gemm_blocked(ctx, thread, 0, 1, m, n, k, 1.0f, a, lda, NULL, 1, beta, c, ldc, NULL, bpacked,
+                            call);
 }
 
 void cpu_gemm_packed_b_layout(const mlopt_backend_ctx *ctx, int m, int *nr, int *kc)

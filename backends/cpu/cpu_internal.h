@@ -166,6 +166,14 @@ int cpu_gemm_dispatch_packed_a(mlopt_backend_ctx *ctx, int thread, int m, int n,
  * C = op(A) op(B) + beta C, bit-identical to cpu_gemm_dispatch's blocked
  * path on the unpacked operands. */
 void cpu_gemm_packed_b_layout(const mlopt_backend_ctx *ctx, int m, int *nr, int *kc);
+/* op(A) = A (m x k, row stride lda) read as usual, op(B) given packed in
+ * that layout: the same product and bits as cpu_gemm_dispatch would give
+ * where cpu_gemm_blocked_packs() says it takes the blocked path. */
+int cpu_gemm_dispatch_packed_b(mlopt_backend_ctx *ctx, int thread, int m, int n, int k, const float *a,
+                               int lda, const float *bpacked, float beta, float *c, int ldc, const char *call);
+/* Whether cpu_gemm_dispatch runs this product on the packed, blocked path
+ * (not the reference or one of the unpacked small-GEMM kernels). */
+int cpu_gemm_blocked_packs(const mlopt_backend_ctx *ctx, int trans_a, int trans_b, int m, int n, int k);
 int cpu_gemm_dispatch_packed_ab(mlopt_backend_ctx *ctx, int thread, int m, int n, int k,
                                 const float *apacked, const float *bpacked, float beta, float *c,
                                 int ldc, const char *call);
@@ -228,6 +236,10 @@ void cpu_col2im_s1_avx512(const cpu_im2col_geom *g, const float *cols, float *dx
 /* im2col written straight into the packed B layout of cpu_gemm_packed_b_layout */
 void cpu_im2col_packed_avx512(const cpu_im2col_geom *g, const float *x, int nr, int kc,
                               float *dst);
+/* The transpose, cols^T (k = output pixels, n = taps), in that layout, for
+ * the filter gradient dW = dy . cols^T; 0 (nothing written) where the
+ * geometry does not suit it (padding, strides, wide rows) */
+int cpu_im2col_packed_t_avx512(const cpu_im2col_geom *g, const float *x, int nr, int kc, float *dst);
 /* cpu_pool_avx512.c: cpu_maxpool2x2_row_avx2 for rows of 1 to 16 outputs
  * (returns ow), 0 for longer rows */
 int cpu_maxpool2x2_row_avx512(const float *r0, const float *r1, int ow, float *y,
