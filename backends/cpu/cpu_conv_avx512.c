@@ -204,7 +204,7 @@ static int cpu_im2col_packed_permute(const cpu_im2col_geom *g, const float *x, i
 }
 
 /* v[i] lane j <- v[j] lane i. */
-static inline void cpu_transpose16(__m512 v[16])
+static inline __attribute__((always_inline)) void cpu_transpose16(__m512 v[16])
 {
     __m512 t[16];
     for (int i = 0; i < 16; i += 2) { /* pairs of rows interleaved by element */
@@ -235,27 +235,50 @@ static inline void cpu_transpose16(__m512 v[16])
 int cpu_im2col_packed_t_avx512(const cpu_im2col_geom *g, const float *x, int nr, int kc, float *dst)
 {
     cpu_permute_runs pr;
-    if (nr % 16 || !cpu_permute_runs_init(g, &pr))
+    /* kc a multiple of 16: a run of 16 pixels never straddles two k slices */
+    if (nr % 16 || kc % 16 || !cpu_permute_runs_init(g, &pr))
         return 0;
     const int ohw = g->oh * g->ow, crs = g->cg * g->r * g->s;
     const int nround = (crs + nr - 1) / nr * nr;
     const size_t limit = (size_t)g->cg * g->h * g->w;
+    /* where pixel 16r of panel 0 goes, and the panel stride of its slice:
+     * no divisions in the loops below */
+    size_t run_at[CPU_PERMUTE_MAX_RUNS], run_panel[CPU_PERMUTE_MAX_RUNS];
+    for (int r = 0; r < pr.runs; r++) {
+        int p0 = 16 * r, pc = p0 / kc * kc, kcs = ohw - pc < kc ? ohw - pc : kc;
+        run_at[r] = (size_t)pc * nround + (size_t)(p0 - pc) * nr;
+        run_panel[r] = (size_t)kcs * nr;
+    }
     for (int q0 = 0; q0 < nround; q0 += 16) {
-        /* sixteen taps, one sixteenth-wide column strip of one panel;
-         * taps past crs are zero (their columns of C are never stored,
-         * but stale scratch must not reach the micro-kernel) */
+        /* sixteen taps, one 16-column strip of one panel; taps past crs
+         * are zero (their columns of C are never stored, but stale scratch
+         * must not reach the micro-kernel) */
         size_t base[16];
         for (int t = 0; t < 16; t++)
             base[t] = q0 + t < crs ? cpu_tap_base(g, q0 + t) : 0;
-        const int jp = q0 / nr, jo = q0 % nr;
+        const int full = q0 + 16 <= crs;
+        float *strip = dst + (size_t)(q0 % nr);
+        const int jp = q0 / nr;
         for (int r = 0; r < pr.runs; r++) {
             __m512 v[16];
-            for (int t = 0; t < 16; t++)
-                v[t] = q0 + t < crs ? cpu_permute_run(&pr, r, x, base[t], limit) : _mm512_setzero_ps();
+            if (full) {
+#pragma GCC unroll 16
+                for (int t = 0; t < 16; t++)
+                    v[t] = cpu_permute_run(&pr, r, x, base[t], limit);
+            } else {
+                for (int t = 0; t < 16; t++)
+                    v[t] = q0 + t < crs ? cpu_permute_run(&pr, r, x, base[t], limit) : _mm512_setzero_ps();
+            }
             cpu_transpose16(v); /* v[l]: pixel 16r + l, taps q0 .. q0 + 15 */
-            for (int l = 0; l < 16 && 16 * r + l < ohw; l++) {
-                int p = 16 * r + l, pc = p / kc * kc, kcs = ohw - pc < kc ? ohw - pc : kc;
-                _mm512_storeu_ps(dst + (size_t)pc * nround + (size_t)jp * kcs * nr + (size_t)(p - pc) * nr + jo, v[l]);
+            float *row = strip + run_at[r] + (size_t)jp * run_panel[r];
+            const int rows = ohw - 16 * r < 16 ? ohw - 16 * r : 16;
+            if (rows == 16) {
+#pragma GCC unroll 16
+                for (int l = 0; l < 16; l++)
+                    _mm512_storeu_ps(row + (size_t)l * nr, v[l]);
+            } else {
+                for (int l = 0; l < rows; l++)
+                    _mm512_storeu_ps(row + (size_t)l * nr, v[l]);
             }
         }
     }
