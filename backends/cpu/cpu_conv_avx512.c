@@ -86,9 +86,16 @@ void cpu_col2im_s1_avx512(const cpu_im2col_geom *g, const float *cols, float *dx
                 __m512 acc = _mm512_setzero_ps();
                 for (int kr = 0; kr < g->r; kr++) {
                     int t = iy + g->pad_h - kr * g->dil_h; /* = oy * stride_h */
-                    if (t < 0 || t % g->stride_h)
+                    if (t < 0)
                         continue;
-                    int oy = t / g->stride_h;
+                    /* no division for unit strides: two per tap row were a
+                     * large part of this loop's time */
+                    int oy = t;
+                    if (g->stride_h != 1) {
+                        if (t % g->stride_h)
+                            continue;
+                        oy = t / g->stride_h;
+                    }
                     if (oy >= g->oh)
                         continue;
                     const float *rows = cols + (((size_t)ci * g->r + kr) * g->s) * ohw + (size_t)oy * g->ow;
