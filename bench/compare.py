@@ -95,6 +95,27 @@ def find(recs, backend, workload, shape, threads=None):
     return out
 
 
+def round_ratio(recs, backend, ref, workload, shape, threads):
+    """The median over rounds of backend / ref, each round's two medians
+    paired (None unless some round has both)."""
+    def by_round(name):
+        return {r["_round"]: r["median"] for r in recs if r["backend"] == name and r["workload"] == workload
+                and r["shape"] == shape and r["threads"] == threads and "_round" in r}
+    mine, theirs = by_round(backend), by_round(ref)
+    rs = [mine[k] / theirs[k] for k in mine if k in theirs and theirs[k] > 0]
+    return "%.2f" % statistics.median(rs) if rs else "n/a"
+
+
+def speedup_by_round(recs, shape, threads):
+    """The median over rounds of mlopt cpu's T-thread / 1-thread training images/s."""
+    def by_round(t):
+        return {r["_round"]: r["median"] for r in recs if r["backend"] == "cpu" and r["workload"] == "train"
+                and r["shape"] == shape and r["threads"] == t and "_round" in r}
+    many, one = by_round(threads), by_round(1)
+    rs = [many[k] / one[k] for k in many if k in one and one[k] > 0]
+    return "%.2f" % statistics.median(rs) if rs else "n/a"
+
+
 def ratio(a, b):
     return "%.2f" % (a["median"] / b["median"]) if a and b and b["median"] > 0 else "n/a"
 
@@ -114,18 +135,22 @@ def main():
     ap.add_argument("--no-openblas", action="store_true")
     ap.add_argument("--no-torch", action="store_true")
     ap.add_argument("--peak-rss", action="store_true", help="also measure peak RSS of a 1-epoch mlopt train")
+    ap.add_argument("--paired-repeat", type=int, default=9,
+                    help="interleaved samples per shape for the paired cpu/OpenBLAS ratios (default 9)")
     args = ap.parse_args()
 
     mlopt = os.path.join(args.build, "mlopt")
     out = args.out or os.path.join(ROOT, "bench", "results", "%s-%s.jsonl" % (socket.gethostname(), slug(cpu_model())))
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     quick = [] if args.full else ["--quick"]
+    backends_asked = ["cpu", "opencl", "vulkan"] if args.backends == "all" else args.backends.split(",")
     t = args.threads
     recs = []
 
     for rnd in range(max(1, args.rounds)):
         if args.rounds > 1:
             print("== round %d of %d" % (rnd + 1, args.rounds), file=sys.stderr, flush=True)
+        first = len(recs)
         recs += run([mlopt, "--backend", args.backends, "--threads", str(t), "bench", "--json", "--out", out] + quick)
         if t != 1:
             recs += run([mlopt, "--backend", "cpu", "--threads", "1", "bench", "--json", "--out", out,
@@ -141,7 +166,10 @@ def main():
                         env["OPENBLAS_CORETYPE"] = "SkylakeX"
                     elif "avx2" in flags:
                         env["OPENBLAS_CORETYPE"] = "Haswell"
-                recs += run([openblas, "--threads", str(t), "--out", out] + quick, env=env)
+                # --paired: the cpu backend's gemm slot timed in the same
+                # process, sample by sample in turn with OpenBLAS
+                paired = ["--paired", "cpu", "--repeat", str(args.paired_repeat)] if "cpu" in backends_asked else []
+                recs += run([openblas, "--threads", str(t), "--out", out] + quick + paired, env=env)
             else:
                 print("compare.py: %s not built (libopenblas-dev missing?); no OpenBLAS reference" % openblas,
                       file=sys.stderr)
@@ -157,6 +185,9 @@ def main():
                 print("compare.py: /usr/bin/python3 has no torch (apt-get install python3-torch); no PyTorch reference",
                       file=sys.stderr)
 
+        for r in recs[first:]:
+            r["_round"] = rnd
+
     if args.peak_rss:
         recs += run(["/usr/bin/python3", os.path.join(HERE, "peak_rss.py"), "--mlopt", mlopt, "--threads", str(t),
                      "--out", out])
@@ -169,8 +200,10 @@ def main():
     if args.rounds > 1:
         print("\nEvery cell: the median of %d rounds' medians." % args.rounds)
     print("\n## mlopt / OpenBLAS SGEMM (GFLOP/s medians, %d threads)\n" % t)
-    print("| workload | shape | OpenBLAS | " + " | ".join("%s | ratio" % b for b in backends) + " |")
-    print("|---|---|---:|" + "---:|---:|" * len(backends))
+    has_paired = any(r["backend"] == "openblas" and "paired_ratio" in r for r in recs)
+    print("| workload | shape | OpenBLAS | " + " | ".join("%s | ratio" % b for b in backends) +
+          (" | cpu paired ratio |" if has_paired else " |"))
+    print("|---|---|---:|" + "---:|---:|" * len(backends) + ("---:|" if has_paired else ""))
     rows = []
     for r in recs:
         if (r["backend"] == "openblas" and (r["workload"] != "gemm" or r["shape"].startswith("1024x"))
@@ -182,11 +215,20 @@ def main():
         for b in backends:
             m = find(recs, b, wl, sh, t)
             cells.append("%s | %s" % (fmt(m), ratio(m, ob)))
+        if has_paired:
+            pr = [r["paired_ratio"] for r in recs if r["backend"] == "openblas" and r["workload"] == wl
+                  and r["shape"] == sh and r.get("threads") == t and "paired_ratio" in r]
+            cells.append("%.2f" % statistics.median(pr) if pr else "n/a")
         print("| %s | %s | %s | %s |" % (wl, sh, fmt(ob), " | ".join(cells)))
+    if has_paired:
+        print("\n\"cpu paired ratio\": openblas_sgemm --paired cpu timed the cpu backend's gemm slot in the same "
+              "process, its samples interleaved with OpenBLAS's; per round the median of the per-sample ratios, "
+              "then the median over rounds.  Both libraries see the same moment's load.")
 
     print("\n## mlopt / PyTorch (images/s medians, %d threads)\n" % t)
-    print("| workload | shape | PyTorch | " + " | ".join("%s | ratio" % b for b in backends) + " |")
-    print("|---|---|---:|" + "---:|---:|" * len(backends))
+    print("| workload | shape | PyTorch | " + " | ".join("%s | ratio" % b for b in backends) +
+          " | cpu ratio, paired by round |")
+    print("|---|---|---:|" + "---:|---:|" * len(backends) + "---:|")
     for wl, sh in (("train", "seed-cnn batch=64"), ("train", "seed-cnn batch=256"),
                    ("infer", "seed-cnn batch=256"), ("infer", "seed-cnn batch=1")):
         pt = find(recs, "pytorch", wl, sh, t)
@@ -194,17 +236,23 @@ def main():
         for b in backends:
             m = find(recs, b, wl, sh, t)
             cells.append("%s | %s" % (fmt(m), ratio(m, pt)))
+        cells.append(round_ratio(recs, "cpu", "pytorch", wl, sh, t))
         print("| %s | %s | %s | %s |" % (wl, sh, fmt(pt), " | ".join(cells)))
+    if args.rounds > 1:
+        print("\n\"paired by round\": each round's mlopt and PyTorch medians divided, then the median of "
+              "those ratios.")
 
     if t != 1:
         print("\n## Training speedup, %d threads vs 1 (images/s medians)\n" % t)
-        print("| shape | mlopt cpu 1t | mlopt cpu %dt | speedup | PyTorch 1t | PyTorch %dt | speedup |" % (t, t))
-        print("|---|---:|---:|---:|---:|---:|---:|")
+        print("| shape | mlopt cpu 1t | mlopt cpu %dt | speedup | paired by round | PyTorch 1t | PyTorch %dt "
+              "| speedup |" % (t, t))
+        print("|---|---:|---:|---:|---:|---:|---:|---:|")
         for sh in ("seed-cnn batch=64", "seed-cnn batch=256"):
             m1, mt = find(recs, "cpu", "train", sh, 1), find(recs, "cpu", "train", sh, t)
             p1, pt = find(recs, "pytorch", "train", sh, 1), find(recs, "pytorch", "train", sh, t)
-            print("| %s | %s | %s | %s | %s | %s | %s |" % (sh, fmt(m1), fmt(mt), ratio(mt, m1), fmt(p1), fmt(pt),
-                                                          ratio(pt, p1)))
+            print("| %s | %s | %s | %s | %s | %s | %s | %s |" % (sh, fmt(m1), fmt(mt), ratio(mt, m1),
+                                                               speedup_by_round(recs, sh, t), fmt(p1), fmt(pt),
+                                                               ratio(pt, p1)))
 
     if t != 1:
         # On a machine whose cores are busy with other work, multi-threaded

@@ -5,6 +5,21 @@
  * --out FILE).
  *
  *   openblas_sgemm [--threads N] [--repeat N] [--warmup N] [--quick] [--out FILE]
+ *                  [--paired BACKEND] [--only SUBSTRING]
+ *
+ * --paired BACKEND also times the mlopt backend's gemm slot (through the
+ * public API: mlopt_context_create, the backend vtable) on every shape, the
+ * two libraries' samples interleaved: mlopt, OpenBLAS, OpenBLAS, mlopt...
+ * (which one goes first alternates), with a pause after each sample so
+ * that neither library's spinning worker threads steal the other's cores.
+ * Each OpenBLAS line then carries "paired_backend", "paired_median" (the
+ * backend's GFLOP/s median over its interleaved samples) and
+ * "paired_ratio" (the median over samples r of backend_r / OpenBLAS_r).
+ * On a shared host whose speed changes from one minute to the next, two
+ * programs run a minute apart each get their own minute; samples taken
+ * back to back see nearly the same conditions, and their ratio cancels
+ * most of the difference.  --only runs the workloads whose name contains
+ * SUBSTRING.
  *
  * The seed-CNN shapes below must match cnn_gemms[] in cli/cmd_bench.c: a
  * convolution is one GEMM per image after im2col (64 images per op; the
@@ -19,6 +34,7 @@
 
 #include <cblas.h>
 
+#include "mlopt/backend.h"
 #include "mlopt/mlopt.h"
 
 typedef struct gemm_case {
@@ -46,6 +62,9 @@ typedef struct cfg {
     int threads, repeat, warmup, quick;
     double target_s;
     const char *out;
+    const char *paired;          /* mlopt backend timed alongside, or NULL */
+    const char *only;            /* only workloads whose name contains this */
+    mlopt_context *ctx;          /* the paired backend's context */
     char cpu_model[256], hostname[256], timestamp[32];
 } cfg;
 
@@ -107,8 +126,12 @@ static int cmp_double(const void *x, const void *y)
     return (a > b) - (a < b);
 }
 
+typedef struct paired_result {
+    double median, ratio; /* the backend's GFLOP/s median; median of per-sample ratios */
+} paired_result;
+
 static void write_line(FILE *f, const cfg *c, const gemm_case *g, const char *shape, double med, double lo,
-                       double hi, double ms, int iters)
+                       double hi, double ms, int iters, const paired_result *pr)
 {
     fprintf(f, "{\"workload\": ");
     json_string(f, g->name);
@@ -124,60 +147,164 @@ static void write_line(FILE *f, const cfg *c, const gemm_case *g, const char *sh
     json_string(f, c->hostname);
     fprintf(f, ", \"mlopt_version\": \"%s\", \"timestamp\": \"%s\", \"value\": %.6g, \"unit\": \"GFLOP/s\", "
                "\"median\": %.6g, \"min\": %.6g, \"max\": %.6g, \"time_ms\": %.6g, \"repeat\": %d, \"warmup\": %d, "
-               "\"iters\": %d}\n",
+               "\"iters\": %d",
             MLOPT_VERSION_STRING, c->timestamp, med, med, lo, hi, ms, c->repeat, c->warmup, iters);
+    if (pr) {
+        fprintf(f, ", \"paired_backend\": ");
+        json_string(f, c->paired);
+        fprintf(f, ", \"paired_median\": %.6g, \"paired_ratio\": %.6g", pr->median, pr->ratio);
+    }
+    fprintf(f, "}\n");
     fflush(f);
+}
+
+/* The same GEMMs through the mlopt backend's gemm slot. */
+typedef struct mlopt_side {
+    const mlopt_backend *be;
+    mlopt_backend_ctx *bc;
+    mlopt_tensor *a, *b, *c;
+} mlopt_side;
+
+static int run_case_mlopt(const mlopt_side *ms, const gemm_case *g)
+{
+    int lda = g->ta ? g->m : g->k, ldb = g->tb ? g->k : g->n, ldc = g->n;
+    int images = g->per_image ? g->per_image : 1;
+    int accumulate = g->per_image && g->tb;
+    for (int i = 0; i < images; i++) {
+        mlopt_ref b = ms->b->ref, c = ms->c->ref;
+        b.offset += (size_t)i * g->k * g->n * sizeof(float);
+        if (!accumulate)
+            c.offset += (size_t)i * g->m * g->n * sizeof(float);
+        if (ms->be->gemm(ms->bc, g->ta, g->tb, g->m, g->n, g->k, 1.0f, ms->a->ref, lda, b, ldb,
+                         accumulate && i ? 1.0f : 0.0f, c, ldc))
+            return 1;
+    }
+    return 0;
+}
+
+/* Seconds per call of one sample of `iters` calls (mlopt's when ms). */
+static double sample(const mlopt_side *ms, const gemm_case *g, const float *a, const float *b, float *cm, int iters,
+                     int *failed)
+{
+    double t0 = now_s();
+    for (int i = 0; i < iters; i++) {
+        if (ms)
+            *failed |= run_case_mlopt(ms, g);
+        else
+            run_case(g, a, b, cm);
+    }
+    /* a device backend queues its work: the sample ends when it is done */
+    if (ms && ms->be->synchronize)
+        *failed |= ms->be->synchronize(ms->bc);
+    return (now_s() - t0) / iters;
+}
+
+static int calls_for(const cfg *c, double one)
+{
+    if (one <= 0)
+        return 1;
+    double k = ceil(c->target_s / one);
+    return k > 10000 ? 10000 : k < 1 ? 1 : (int)k;
+}
+
+static double median_of(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 static int bench(const cfg *c, FILE *out, const gemm_case *g)
 {
+    if (c->only && !strstr(g->name, c->only))
+        return 0;
     int images = g->per_image ? g->per_image : 1;
     size_t sa = (size_t)g->m * g->k, sb = (size_t)g->k * g->n * images, sc = (size_t)g->m * g->n * images;
     float *a = malloc(sa * sizeof *a), *b = malloc(sb * sizeof *b), *cm = malloc(sc * sizeof *cm);
-    double *s = malloc((size_t)c->repeat * sizeof *s);
+    double *s = malloc((size_t)c->repeat * 3 * sizeof *s);
     if (!a || !b || !cm || !s) {
         fprintf(stderr, "openblas_sgemm: out of memory for %s\n", g->name);
         free(a), free(b), free(cm), free(s);
         return 1;
     }
+    double *sm = s + c->repeat, *ratio = s + 2 * c->repeat;
     for (size_t i = 0; i < sa; i++)
         a[i] = 0.01f;
     for (size_t i = 0; i < sb; i++)
         b[i] = 0.02f;
     for (size_t i = 0; i < sc; i++)
         cm[i] = 0.0f;
-    double one = 0;
+    mlopt_side side = { 0 }, *ms = NULL;
+    int failed = 0, rc = 0;
+    if (c->ctx) {
+        int na = (int)sa, nb = (int)sb, nc = (int)sc;
+        side.be = mlopt_context_backend(c->ctx);
+        side.bc = mlopt_context_backend_ctx(c->ctx);
+        if (!side.be->gemm || mlopt_tensor_create(c->ctx, MLOPT_F32, 1, &na, &side.a) ||
+            mlopt_tensor_create(c->ctx, MLOPT_F32, 1, &nb, &side.b) ||
+            mlopt_tensor_create(c->ctx, MLOPT_F32, 1, &nc, &side.c) || mlopt_tensor_fill(side.a, 0.01f) ||
+            mlopt_tensor_fill(side.b, 0.02f) || mlopt_tensor_fill(side.c, 0.0f)) {
+            fprintf(stderr, "openblas_sgemm: %s: cannot run the %s backend's gemm slot: %s\n", g->name, c->paired,
+                    side.be->gemm ? mlopt_last_error() : "it has none");
+            rc = 1;
+            goto out;
+        }
+        ms = &side;
+    }
+    double one = 0, one_m = 0;
     for (int w = 0; w < c->warmup; w++) {
-        double t0 = now_s();
-        run_case(g, a, b, cm);
-        one = now_s() - t0;
+        one = sample(NULL, g, a, b, cm, 1, &failed);
+        if (ms)
+            one_m = sample(ms, g, a, b, cm, 1, &failed);
     }
-    int iters = 1;
-    if (one > 0) {
-        double k = ceil(c->target_s / one);
-        iters = k > 10000 ? 10000 : k < 1 ? 1 : (int)k;
-    }
+    int iters = calls_for(c, one), iters_m = calls_for(c, one_m);
     for (int r = 0; r < c->repeat; r++) {
-        double t0 = now_s();
-        for (int i = 0; i < iters; i++)
-            run_case(g, a, b, cm);
-        s[r] = (now_s() - t0) / iters;
+        /* interleaved, the first library alternating; a pause after each
+         * sample lets the other's worker threads go to sleep first
+         * (OpenBLAS's spin for up to 2^28 cycles, about 0.1 s) */
+        for (int k = 0; k < (ms ? 2 : 1); k++) {
+            if (ms && (k ^ (r & 1)))
+                sm[r] = sample(ms, g, a, b, cm, iters_m, &failed);
+            else
+                s[r] = sample(NULL, g, a, b, cm, iters, &failed);
+            if (ms)
+                usleep(150000);
+        }
+        if (ms)
+            ratio[r] = s[r] / sm[r]; /* time ratio = GFLOP/s ratio, backend / OpenBLAS */
     }
-    qsort(s, (size_t)c->repeat, sizeof *s, cmp_double);
+    if (failed) {
+        fprintf(stderr, "openblas_sgemm: %s: the %s backend's gemm failed: %s\n", g->name, c->paired,
+                side.be->last_error(side.bc));
+        rc = 1;
+        goto out;
+    }
     int n = c->repeat;
-    double med = n % 2 ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
     double flop = 2.0 * g->m * g->n * g->k * images;
+    paired_result pr = { 0 };
+    if (ms) {
+        pr.median = flop / median_of(sm, n) * 1e-9;
+        pr.ratio = median_of(ratio, n);
+    }
+    double med = median_of(s, n);
     char shape[96];
     snprintf(shape, sizeof shape, "%dx%dx%d %c%c%s", g->m, g->n, g->k, g->ta ? 'T' : 'N', g->tb ? 'T' : 'N',
              g->per_image ? " x64 images" : "");
     write_line(stdout, c, g, shape, flop / med * 1e-9, flop / s[n - 1] * 1e-9, flop / s[0] * 1e-9, med * 1e3,
-               iters);
+               iters, ms ? &pr : NULL);
     if (out)
         write_line(out, c, g, shape, flop / med * 1e-9, flop / s[n - 1] * 1e-9, flop / s[0] * 1e-9, med * 1e3,
-                   iters);
-    fprintf(stderr, "  %-26s %-26s %8.2f GFLOP/s\n", g->name, shape, flop / med * 1e-9);
+                   iters, ms ? &pr : NULL);
+    if (ms)
+        fprintf(stderr, "  %-26s %-26s %8.2f GFLOP/s  %s %8.2f  paired ratio %.2f\n", g->name, shape,
+                flop / med * 1e-9, c->paired, pr.median, pr.ratio);
+    else
+        fprintf(stderr, "  %-26s %-26s %8.2f GFLOP/s\n", g->name, shape, flop / med * 1e-9);
+out:
+    mlopt_tensor_destroy(side.a);
+    mlopt_tensor_destroy(side.b);
+    mlopt_tensor_destroy(side.c);
     free(a), free(b), free(cm), free(s);
-    return 0;
+    return rc;
 }
 
 int main(int argc, char **argv)
@@ -196,8 +323,13 @@ int main(int argc, char **argv)
             c.out = argv[++i];
         else if (strcmp(a, "--quick") == 0)
             c.quick = 1;
+        else if (strcmp(a, "--paired") == 0 && has_value)
+            c.paired = argv[++i];
+        else if (strcmp(a, "--only") == 0 && has_value)
+            c.only = argv[++i];
         else {
-            fprintf(stderr, "usage: openblas_sgemm [--threads N] [--repeat N] [--warmup N] [--quick] [--out FILE]\n");
+            fprintf(stderr, "usage: openblas_sgemm [--threads N] [--repeat N] [--warmup N] [--quick] [--out FILE] "
+                            "[--paired BACKEND] [--only SUBSTRING]\n");
             return 2;
         }
     }
@@ -219,6 +351,10 @@ int main(int argc, char **argv)
     struct tm tm;
     gmtime_r(&now, &tm);
     strftime(c.timestamp, sizeof c.timestamp, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    if (c.paired && (mlopt_context_create(c.paired, NULL, &c.ctx) || mlopt_context_set_threads(c.ctx, c.threads))) {
+        fprintf(stderr, "openblas_sgemm: --paired %s: %s\n", c.paired, mlopt_last_error());
+        return 1;
+    }
     FILE *out = NULL;
     if (c.out && !(out = fopen(c.out, "a"))) {
         perror(c.out);
@@ -235,5 +371,6 @@ int main(int argc, char **argv)
         rc |= bench(&c, out, &cnn_gemms[i]);
     if (out)
         fclose(out);
+    mlopt_context_destroy(c.ctx);
     return rc;
 }
