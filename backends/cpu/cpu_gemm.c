@@ -338,6 +338,25 @@ int cpu_gemm_reserve(mlopt_backend_ctx *ctx, int thread, int m, int n, int k, co
     return cpu_gemm_reserve_for(ctx, cpu_gemm_pick(ctx, m), thread, m, n, k, call);
 }
 
+/* Multiply-adds of the largest stripe, padded to whole micro-tiles, when
+ * kern's tiles are split over `threads` stripes as cpu_gemm_blocked does.
+ * With 48-wide panels a 128-column product splits 96 + 32 over two
+ * threads (fc1's forward, 64 x 128 x 1600: one thread does three
+ * quarters); 12 x 32 tiles split it 64 + 64 at the cost of 72 rows for 64.
+ * Both kernels give the same bits, so the better split decides. */
+static size_t cpu_gemm_stripe_work(const cpu_gemm_kernel *kern, int split_n, int m, int n, int threads)
+{
+    int len = split_n ? n : m, unit = split_n ? kern->nr : kern->mr;
+    int units = (len + unit - 1) / unit, per = (units + threads - 1) / threads;
+    size_t rows = (size_t)cpu_round_up_int(split_n ? m : per * unit, kern->mr);
+    size_t cols = (size_t)cpu_round_up_int(split_n ? per * unit : n, kern->nr);
+    if (split_n && cols > (size_t)n)
+        cols = (size_t)cpu_round_up_int(n, kern->nr);
+    if (!split_n && rows > (size_t)cpu_round_up_int(m, kern->mr))
+        rows = (size_t)cpu_round_up_int(m, kern->mr);
+    return rows * cols;
+}
+
 /* Threads each take one stripe of C and run the whole blocked algorithm on
  * it with private packing buffers: one fork-join per GEMM and no barriers,
  * which matters on loaded machines where a descheduled helper would stall
@@ -380,6 +399,10 @@ static int cpu_gemm_blocked(mlopt_backend_ctx *ctx, int thread, int trans_a, int
      * wakes late finds its stripe taken by the caller; one descheduled
      * after claiming holds the GEMM up either way. */
     g.split_n = n > m; /* rows on ties: duplicated B packing is a plain copy */
+    if (!apacked && !bpacked && kern != &cpu_kernel_avx512 && ctx->isa >= CPU_ISA_AVX512 &&
+        cpu_gemm_stripe_work(&cpu_kernel_avx512, g.split_n, m, n, threads) <
+            cpu_gemm_stripe_work(kern, g.split_n, m, n, threads))
+        g.kern = kern = &cpu_kernel_avx512;
     int len = g.split_n ? n : m, unit = g.split_n ? kern->nr : kern->mr;
     int units = (len + unit - 1) / unit;
     int per = (units + threads - 1) / threads;
