@@ -403,6 +403,10 @@ static const mlopt_conv2d_params conv_cases[] = {
     {3, 1, 19, 30, 13, 5, 4, 1, 1, 0, 0, 1, 1, 1, 0, 0}, /* 8 filters at once + rest */
     {2, 1, 7, 9, 3, 3, 3, 1, 1, 0, 0, 1, 1, 1, 0, 0},    /* rows shorter than a vector */
     {2, 3, 14, 41, 6, 3, 3, 1, 1, 0, 0, 1, 1, 3, 0, 0},  /* depthwise 3x3, 5 vectors a row */
+    /* the AVX-512 3x3 direct forward (cpu_conv_direct_avx512.c): rows of 32
+     * and 16 outputs, an odd number of rows and of filters */
+    {2, 1, 19, 34, 5, 3, 3, 1, 1, 0, 0, 1, 1, 1, 0, 0},
+    {1, 1, 18, 18, 3, 3, 3, 1, 1, 0, 0, 1, 1, 1, 0, 0},
     /* AVX-512 masked im2col / col2im rows (cpu_conv_avx512.c): rows of
      * three 16-lane chunks with padding masked at both ends, vertical
      * stride and dilation; rows of exactly one chunk */

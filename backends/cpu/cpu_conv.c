@@ -277,6 +277,10 @@ static void cpu_conv_forward_images(void *arg, size_t begin, size_t end, int thr
             float *y = j->y + (ni * p->k + (size_t)grp * g->kg) * g->ohw;
 #if defined(CPU_HAVE_AVX2_KERNELS)
             if (j->direct_c1) {
+                if (g->rows_avx512 && p->r == 3 && p->s == 3 &&
+                    cpu_conv_direct_c1_3x3_avx512(p->w, p->oh, p->ow, g->kg, x, j->w + (size_t)grp * g->kg * g->crs,
+                                                  j->bias ? j->bias + (size_t)grp * g->kg : NULL, y))
+                    continue;
                 cpu_conv_direct_c1_avx2(p->r, p->s, p->w, p->oh, p->ow, g->kg, x,
                                         j->w + (size_t)grp * g->kg * g->crs,
                                         j->bias ? j->bias + (size_t)grp * g->kg : NULL, y);

@@ -240,6 +240,10 @@ void cpu_im2col_packed_avx512(const cpu_im2col_geom *g, const float *x, int nr, 
  * the filter gradient dW = dy . cols^T; 0 (nothing written) where the
  * geometry does not suit it (padding, strides, wide rows) */
 int cpu_im2col_packed_t_avx512(const cpu_im2col_geom *g, const float *x, int nr, int kc, float *dst);
+/* cpu_conv_direct_avx512.c: cpu_conv_direct_c1_avx2 for 3x3 filters and
+ * rows of 16 to 32 outputs (returns 1), 0 (nothing written) otherwise */
+int cpu_conv_direct_c1_3x3_avx512(int w_in, int oh, int ow, int kg, const float *x, const float *wt,
+                                  const float *bias, float *y);
 /* cpu_pool_avx512.c: cpu_maxpool2x2_row_avx2 for rows of 1 to 16 outputs
  * (returns ow), 0 for longer rows */
 int cpu_maxpool2x2_row_avx512(const float *r0, const float *r1, int ow, float *y,
