@@ -248,6 +248,7 @@ typedef struct cpu_conv_job {
     const cpu_conv_geom *g;
     const float *x, *w, *bias, *dy;
     float *y, *dx, *dw;
+    float *db;        /* backward-filter: bias gradient fused into the direct kernel, or NULL */
     int per_thread;   /* images spread over threads, single-threaded GEMMs */
     int transposed;   /* backward-filter computes dW^T (see below) */
     int partials;     /* backward-filter accumulates into conv_dw scratch */
@@ -379,6 +380,13 @@ static void cpu_conv_backward_filter_images(void *arg, size_t begin, size_t end,
             const float *x = j->x + (ni * p->c + (size_t)grp * g->cg) * g->hw;
             const float *dy = j->dy + (ni * p->k + (size_t)grp * g->kg) * g->ohw;
 #if defined(CPU_HAVE_AVX2_KERNELS)
+            if (j->direct_c1 && g->rows_avx512) {
+                /* a chunk's bias partial follows its dW partial */
+                float *db = !j->db ? NULL : j->partials ? dw + (size_t)p->k * g->crs : j->db;
+                cpu_conv_direct_c1_dw3x3_avx512(p->w, p->oh, p->ow, g->kg, x, dy, ni > begin,
+                                                dw + (size_t)grp * g->kg * g->crs, db ? db + (size_t)grp * g->kg : NULL);
+                continue;
+            }
             if (j->direct_c1) {
                 cpu_conv_direct_c1_dw3x3_avx2(p->w, p->oh, p->ow, g->kg, x, dy, ni > begin,
                                               dw + (size_t)grp * g->kg * g->crs);
@@ -441,7 +449,7 @@ static int cpu_conv_prepare(mlopt_backend_ctx *ctx, cpu_conv_job *j, const char 
             return 1;
         if (dw_too && j->partials &&
             !cpu_scratch_reserve(ctx, &ctx->conv_dw[t],
-                                 (size_t)g->p->k * g->crs * sizeof(float), call))
+                                 (size_t)g->p->k * (g->crs + 1) * sizeof(float), call))
             return 1;
         if (j->per_thread) {
             /* every GEMM shape the three passes use */
@@ -614,7 +622,13 @@ int cpu_conv2d_backward_filter(mlopt_backend_ctx *ctx, const mlopt_conv2d_params
         return 1;
     ctx->stats.kernels++;
     ctx->stats.submissions++;
-    if (pdb) {
+    /* the AVX-512 direct 3x3 kernel of a one-channel layer sums the bias
+     * gradient from the loads of dy it makes anyway */
+    int direct_c1 = !ctx->reference && ctx->use_avx2 && g.cg == 1 && p->r == 3 && p->s == 3 && p->stride_h == 1 &&
+                    p->stride_w == 1 && p->dil_h == 1 && p->dil_w == 1 && p->pad_h == 0 && p->pad_w == 0 &&
+                    p->oh == p->h - 2 && p->ow == p->w - 2;
+    int fused_bias = pdb && direct_c1 && g.rows_avx512 && p->n > 0 && g.ohw > 0;
+    if (pdb && !fused_bias) {
         cpu_conv_bias_job bj = {.dy = pdy, .db = pdb, .n = p->n, .k = p->k, .ohw = g.ohw,
                                 .reference = ctx->reference};
         /* channels are independent and each keeps its summation order, so
@@ -632,10 +646,8 @@ int cpu_conv2d_backward_filter(mlopt_backend_ctx *ctx, const mlopt_conv2d_params
         memset(pdw, 0, wcount * sizeof(float));
         return 0;
     }
-    cpu_conv_job j = {.ctx = ctx, .g = &g, .x = px, .dy = pdy, .dw = pdw};
-    j.direct_c1 = ctx->use_avx2 && g.cg == 1 && p->r == 3 && p->s == 3 && p->stride_h == 1 &&
-                  p->stride_w == 1 && p->dil_h == 1 && p->dil_w == 1 && p->pad_h == 0 &&
-                  p->pad_w == 0 && p->oh == p->h - 2 && p->ow == p->w - 2;
+    cpu_conv_job j = {.ctx = ctx, .g = &g, .x = px, .dy = pdy, .dw = pdw, .db = fused_bias ? pdb : NULL};
+    j.direct_c1 = direct_c1;
     if (cpu_conv_prepare(ctx, &j, call, 1))
         return 1;
     if (!j.direct_c1 && !j.transposed && g.rows_avx512 && !g.pointwise &&
@@ -667,6 +679,9 @@ int cpu_conv2d_backward_filter(mlopt_backend_ctx *ctx, const mlopt_conv2d_params
                         *d = first ? v : *d + v;
                     }
             }
+            if (j.db) /* the chunk's bias partial, after its dW partial */
+                for (int ko = 0; ko < p->k; ko++)
+                    pdb[ko] = first ? part[(size_t)p->k * g.crs + ko] : pdb[ko] + part[(size_t)p->k * g.crs + ko];
             first = 0;
         }
     }

@@ -244,6 +244,10 @@ int cpu_im2col_packed_t_avx512(const cpu_im2col_geom *g, const float *x, int nr,
  * rows of 16 to 32 outputs (returns 1), 0 (nothing written) otherwise */
 int cpu_conv_direct_c1_3x3_avx512(int w_in, int oh, int ow, int kg, const float *x, const float *wt,
                                   const float *bias, float *y);
+/* ... and cpu_conv_direct_c1_dw3x3_avx2 (any row length), with the bias
+ * gradient into db unless it is NULL */
+void cpu_conv_direct_c1_dw3x3_avx512(int w_in, int oh, int ow, int kg, const float *x, const float *dy,
+                                     int accumulate, float *dw, float *db);
 /* cpu_pool_avx512.c: cpu_maxpool2x2_row_avx2 for rows of 1 to 16 outputs
  * (returns ow), 0 for longer rows */
 int cpu_maxpool2x2_row_avx512(const float *r0, const float *r1, int ow, float *y,
