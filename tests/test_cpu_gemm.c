@@ -132,6 +132,33 @@ START_TEST(test_cpu_gemm_small_shapes_vs_reference)
 }
 END_TEST
 
+/* Each case on one thread against the reference, then one thread against
+ * two bit for bit.  Odd cases get their leading dimensions padded by pad
+ * (even ones when odd_pad is 0); C always has a guard zone on its right. */
+static void check_cases_1_2_threads(const gemm_case *cases, size_t count, int pad, int odd_pad, uint32_t seed,
+                                    const char *what)
+{
+    harness_backend one, ref, two;
+    open_threads(&one, 1);
+    open_threads(&two, 2);
+    open_ref(&ref);
+    for (size_t i = 0; i < count; i++) {
+        gemm_case g = cases[i];
+        int p = (int)(i % 2) == odd_pad ? pad : 0;
+        g.lda = (g.ta ? g.m : g.k) + p;
+        g.ldb = (g.tb ? g.k : g.n) + p;
+        g.ldc = g.n + 3;
+        compare_gemm(&one, &ref, &g, seed + (uint32_t)i);
+        float *c1 = run_gemm(&one, &g, seed + 1000u + (uint32_t)i), *c2 = run_gemm(&two, &g, seed + 1000u + (uint32_t)i);
+        ck_assert_msg(memcmp(c1, c2, (size_t)g.m * g.ldc * sizeof(float)) == 0,
+                      "%s case %zu differs between 1 and 2 threads", what, i);
+        free(c1), free(c2);
+    }
+    harness_close(&one);
+    harness_close(&two);
+    harness_close(&ref);
+}
+
 /* B not transposed, few rows, many columns, above the small-problem size:
  * the unpacked 8 x 48 kernel on column blocks split over the threads
  * (cpu_gemm.c, CPU_GEMM_BDIRECT_*).  Row counts ending inside an 8-row
@@ -148,25 +175,7 @@ START_TEST(test_cpu_gemm_b_in_place_vs_reference)
         {1, 0, 121, 394, 37, 0, 0, 0, 2.0f, 0.0f},    /* tail in vector 0 */
         {0, 0, 100, 431, 50, 0, 0, 0, 1.0f, 1.0f},    /* tail in vector 2 */
     };
-    harness_backend fast, ref, two;
-    open_threads(&fast, 1);
-    open_threads(&two, 2);
-    open_ref(&ref);
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        gemm_case g = cases[i];
-        int pad = i % 2 ? 0 : 7;
-        g.lda = (g.ta ? g.m : g.k) + pad;
-        g.ldb = (g.tb ? g.k : g.n) + pad;
-        g.ldc = g.n + 3; /* always a guard zone right of C */
-        compare_gemm(&fast, &ref, &g, 5000u + (uint32_t)i);
-        float *c1 = run_gemm(&fast, &g, 6000u + (uint32_t)i), *c2 = run_gemm(&two, &g, 6000u + (uint32_t)i);
-        ck_assert_msg(memcmp(c1, c2, (size_t)g.m * g.ldc * sizeof(float)) == 0,
-                      "B-in-place GEMM case %zu differs between 1 and 2 threads", i);
-        free(c1), free(c2);
-    }
-    harness_close(&fast);
-    harness_close(&two);
-    harness_close(&ref);
+    check_cases_1_2_threads(cases, sizeof cases / sizeof cases[0], 7, 0, 5000u, "B-in-place GEMM");
 }
 END_TEST
 
@@ -186,25 +195,7 @@ START_TEST(test_cpu_gemm_8row_tiles_vs_reference)
         {1, 1, 136, 100, 200, 0, 0, 0, 2.0f, 0.0f},  /* TT, 48+48+4, 17 row tiles */
         {0, 0, 232, 96, 150, 0, 0, 0, 1.0f, 1.0f},   /* whole panels, row stripes */
     };
-    harness_backend one, ref, two;
-    open_threads(&one, 1);
-    open_threads(&two, 2);
-    open_ref(&ref);
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        gemm_case g = cases[i];
-        int pad = i % 2 ? 5 : 0;
-        g.lda = (g.ta ? g.m : g.k) + pad;
-        g.ldb = (g.tb ? g.k : g.n) + pad;
-        g.ldc = g.n + 3; /* always a guard zone right of C */
-        compare_gemm(&one, &ref, &g, 7000u + (uint32_t)i);
-        float *c1 = run_gemm(&one, &g, 8000u + (uint32_t)i), *c2 = run_gemm(&two, &g, 8000u + (uint32_t)i);
-        ck_assert_msg(memcmp(c1, c2, (size_t)g.m * g.ldc * sizeof(float)) == 0,
-                      "8-row GEMM case %zu differs between 1 and 2 threads", i);
-        free(c1), free(c2);
-    }
-    harness_close(&one);
-    harness_close(&two);
-    harness_close(&ref);
+    check_cases_1_2_threads(cases, sizeof cases / sizeof cases[0], 5, 1, 7000u, "8-row GEMM");
 }
 END_TEST
 
