@@ -336,10 +336,11 @@ static inline void cpu_store_pair(float *c, __m512 o0, __m512 o1, float alpha, f
 /* B not transposed and k <= 12 (fc2's input gradient: 64 x 128 x 10): a
  * 32-column slice of B (k x 2 vectors) stays in registers while the rows
  * of C are computed, four at a time (eight FMA chains), from k broadcasts
- * of op(A); each C vector is written once.  The 8 x 48 kernel above reloads B and re-enters a k loop of
- * ten steps for every eight rows, and stores its 24 accumulators after
- * only 240 FMAs.  Per element the same FMA sequence from zero, then alpha and beta,
- * as the kernels above (k fits one KC slice): the same bits. */
+ * of op(A); each C vector is written once.  The 8 x 48 kernel above
+ * reloads B and re-enters a k loop of ten steps for every eight rows, and
+ * stores its 24 accumulators after only 240 FMAs.  Per element the same
+ * FMA sequence from zero, then alpha and beta, as the kernels above (k
+ * fits one KC slice): the same bits. */
 #define KSTAT_MAX_K 12
 static inline __attribute__((always_inline)) void cpu_kstat(int trans_a, int m, int n, int k, float alpha,
                                                               const float *a, int lda, const float *b, int ldb,
