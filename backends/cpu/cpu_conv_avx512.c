@@ -78,11 +78,20 @@ void cpu_im2col_s1_avx512(const cpu_im2col_geom *g, const float *x, float *cols)
 void cpu_col2im_s1_avx512(const cpu_im2col_geom *g, const float *cols, float *dx)
 {
     const size_t hw = (size_t)g->h * g->w, ohw = (size_t)g->oh * g->ow;
-    for (int ci = 0; ci < g->cg; ci++)
-        for (int iy = 0; iy < g->h; iy++) {
-            float *drow = dx + (size_t)ci * hw + (size_t)iy * g->w;
-            for (int x0 = 0; x0 < g->w; x0 += 16) {
-                __mmask16 in_row = cpu_lanes(0, g->w - x0);
+    /* the lanes each tap reaches depend only on the chunk and the kernel
+     * column: computed once per chunk, not per row and tap row */
+    enum { MAX_S = 16 };
+    __mmask16 tap_mask[MAX_S];
+    const int hoist = g->s <= MAX_S;
+    for (int x0 = 0; x0 < g->w; x0 += 16) {
+        const __mmask16 in_row = cpu_lanes(0, g->w - x0);
+        for (int ks = 0; hoist && ks < g->s; ks++) {
+            int ix0 = ks * g->dil_w - g->pad_w;
+            tap_mask[ks] = in_row & cpu_lanes(ix0 - x0, ix0 + g->ow - x0);
+        }
+        for (int ci = 0; ci < g->cg; ci++)
+            for (int iy = 0; iy < g->h; iy++) {
+                float *drow = dx + (size_t)ci * hw + (size_t)iy * g->w;
                 __m512 acc = _mm512_setzero_ps();
                 for (int kr = 0; kr < g->r; kr++) {
                     int t = iy + g->pad_h - kr * g->dil_h; /* = oy * stride_h */
@@ -102,7 +111,7 @@ void cpu_col2im_s1_avx512(const cpu_im2col_geom *g, const float *cols, float *dx
                     for (int ks = 0; ks < g->s; ks++) {
                         /* dx column x takes column-matrix column x - ix0 */
                         int ix0 = ks * g->dil_w - g->pad_w;
-                        __mmask16 m = in_row & cpu_lanes(ix0 - x0, ix0 + g->ow - x0);
+                        __mmask16 m = hoist ? tap_mask[ks] : in_row & cpu_lanes(ix0 - x0, ix0 + g->ow - x0);
                         if (m)
                             acc = _mm512_add_ps(acc, _mm512_maskz_loadu_ps(m, cpu_at(rows + (size_t)ks * ohw,
                                                                                      x0 - ix0)));
@@ -110,7 +119,7 @@ void cpu_col2im_s1_avx512(const cpu_im2col_geom *g, const float *cols, float *dx
                 }
                 _mm512_mask_storeu_ps(drow + x0, in_row, acc);
             }
-        }
+    }
 }
 
 /* The same columns written straight into the GEMM's packed B layout (see
