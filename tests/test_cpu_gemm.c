@@ -416,6 +416,8 @@ static const mlopt_conv2d_params conv_cases[] = {
      * 16-tap strip (crs 90), and 200 pixels over two 192-deep k slices */
     {2, 10, 13, 13, 36, 3, 3, 1, 1, 0, 0, 1, 1, 1, 0, 0},
     {2, 6, 27, 10, 36, 3, 3, 1, 1, 0, 0, 1, 1, 1, 0, 0},
+    /* 216 taps: the forward's permuted im2col and cols^T over two k slices */
+    {2, 24, 13, 13, 36, 3, 3, 1, 1, 0, 0, 1, 1, 1, 0, 0},
 };
 
 START_TEST(test_cpu_conv_vs_reference)

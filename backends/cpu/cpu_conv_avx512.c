@@ -191,11 +191,22 @@ static inline __m512 cpu_permute_run(const cpu_permute_runs *pr, int r, const fl
     return _mm512_maskz_permutex2var_ps(pr->valid[r], lo, pr->index[r], hi);
 }
 
-/* Input offset of tap q = (channel, kernel row, kernel column). */
-static inline size_t cpu_tap_base(const cpu_im2col_geom *g, int q)
+/* Input offsets of the taps q = (channel, kernel row, kernel column) in
+ * order, without a division per tap (three per tap, plus one for the k
+ * slice, were most of the packing loops' time). */
+typedef struct cpu_tap_walk {
+    int ci, kr, ks;
+} cpu_tap_walk;
+
+static inline size_t cpu_tap_next(const cpu_im2col_geom *g, cpu_tap_walk *t)
 {
-    int ci = q / (g->r * g->s), kr = q / g->s % g->r, ks = q % g->s;
-    return (size_t)ci * g->h * g->w + (size_t)kr * g->dil_h * g->w + (size_t)ks * g->dil_w;
+    size_t base = (size_t)t->ci * g->h * g->w + (size_t)t->kr * g->dil_h * g->w + (size_t)t->ks * g->dil_w;
+    if (++t->ks == g->s) {
+        t->ks = 0;
+        if (++t->kr == g->r)
+            t->kr = 0, t->ci++;
+    }
+    return base;
 }
 
 static int cpu_im2col_packed_permute(const cpu_im2col_geom *g, const float *x, int nr, int kc, float *dst)
@@ -206,14 +217,20 @@ static int cpu_im2col_packed_permute(const cpu_im2col_geom *g, const float *x, i
     const int ohw = g->oh * g->ow, crs = g->cg * g->r * g->s;
     const int np = (ohw + nr - 1) / nr;
     const size_t limit = (size_t)g->cg * g->h * g->w;
-    for (int q = 0; q < crs; q++) {
-        int pc = q / kc * kc, kcs = crs - pc < kc ? crs - pc : kc;
-        float *rowp = dst + (size_t)pc * np * nr + (size_t)(q - pc) * nr;
+    /* run r's panel and lane: no divisions in the loops below */
+    int run_panel[CPU_PERMUTE_MAX_RUNS], run_lane[CPU_PERMUTE_MAX_RUNS];
+    for (int r = 0; r < pr.runs; r++)
+        run_panel[r] = 16 * r / nr, run_lane[r] = 16 * r % nr;
+    cpu_tap_walk walk = {0, 0, 0};
+    for (int pc = 0; pc < crs; pc += kc) {
+        const int kcs = crs - pc < kc ? crs - pc : kc;
         const size_t pstride = (size_t)kcs * nr;
-        const size_t base = cpu_tap_base(g, q);
-        for (int r = 0; r < pr.runs; r++) {
-            int p0 = 16 * r;
-            _mm512_storeu_ps(rowp + (size_t)(p0 / nr) * pstride + p0 % nr, cpu_permute_run(&pr, r, x, base, limit));
+        for (int q = pc; q < pc + kcs; q++) {
+            float *rowp = dst + (size_t)pc * np * nr + (size_t)(q - pc) * nr;
+            const size_t base = cpu_tap_next(g, &walk);
+            for (int r = 0; r < pr.runs; r++)
+                _mm512_storeu_ps(rowp + (size_t)run_panel[r] * pstride + run_lane[r],
+                                 cpu_permute_run(&pr, r, x, base, limit));
         }
     }
     return 1;
@@ -265,13 +282,14 @@ int cpu_im2col_packed_t_avx512(const cpu_im2col_geom *g, const float *x, int nr,
         run_at[r] = (size_t)pc * nround + (size_t)(p0 - pc) * nr;
         run_panel[r] = (size_t)kcs * nr;
     }
+    cpu_tap_walk walk = {0, 0, 0};
     for (int q0 = 0; q0 < nround; q0 += 16) {
         /* sixteen taps, one 16-column strip of one panel; taps past crs
          * are zero (their columns of C are never stored, but stale scratch
          * must not reach the micro-kernel) */
         size_t base[16];
         for (int t = 0; t < 16; t++)
-            base[t] = q0 + t < crs ? cpu_tap_base(g, q0 + t) : 0;
+            base[t] = q0 + t < crs ? cpu_tap_next(g, &walk) : 0;
         const int full = q0 + 16 <= crs;
         float *strip = dst + (size_t)(q0 % nr);
         const int jp = q0 / nr;
