@@ -113,16 +113,24 @@ void cpu_conv_direct_c1_dw3x3_avx512(int w_in, int oh, int ow, int kg, const flo
                                      int accumulate, float *dw, float *db)
 {
     const size_t plane = (size_t)oh * ow;
+#define DW_TAPS(X) X(0, q0, 0) X(1, q0, 1) X(2, q0, 2) X(3, q1, 0) X(4, q1, 1) X(5, q1, 2) X(6, q2, 0) X(7, q2, 1) X(8, q2, 2)
     for (int f = 0; f < kg; f += 2) {
         const int pair = f + 1 < kg;
         const float *dya = dy + (size_t)f * plane, *dyb = pair ? dya + plane : dya;
-        __m512 a[9], b[9], sa = _mm512_setzero_ps(), sb = sa;
-        for (int t = 0; t < 9; t++)
-            a[t] = b[t] = _mm512_setzero_ps();
+        /* named accumulators: as arrays, GCC kept them on the stack */
+#define DW_DECL(t, q, ks) __m512 a##t = _mm512_setzero_ps(), b##t = a##t;
+        DW_TAPS(DW_DECL)
+#undef DW_DECL
+        __m512 sa = _mm512_setzero_ps(), sb = sa;
         for (int oy = 0; oy < oh; oy++) {
             const float *q0 = x + (size_t)oy * w_in, *q1 = q0 + w_in, *q2 = q1 + w_in;
             const float *ra = dya + (size_t)oy * ow, *rb = dyb + (size_t)oy * ow;
             for (int o = 0; o < ow; o += 16) {
+                /* dy comes from L3 (the pooling's backward wrote all images
+                 * first) in short runs of one plane per filter, too short
+                 * for the hardware prefetcher: fetch half a KiB ahead */
+                _mm_prefetch((const char *)(ra + o + 128), _MM_HINT_T0);
+                _mm_prefetch((const char *)(rb + o + 128), _MM_HINT_T0);
                 const __mmask16 m = ow - o >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (ow - o)) - 1u);
                 __m512 ga = _mm512_maskz_loadu_ps(m, ra + o), gb = _mm512_maskz_loadu_ps(m, rb + o);
                 if (db)
@@ -130,23 +138,24 @@ void cpu_conv_direct_c1_dw3x3_avx512(int w_in, int oh, int ow, int kg, const flo
 #define DW_TAP(t, q, ks)                                                                   \
     {                                                                                      \
         __m512 v = _mm512_maskz_loadu_ps(m, (q) + o + (ks));                               \
-        a[t] = _mm512_fmadd_ps(ga, v, a[t]);                                               \
-        b[t] = _mm512_fmadd_ps(gb, v, b[t]);                                               \
+        a##t = _mm512_fmadd_ps(ga, v, a##t);                                               \
+        b##t = _mm512_fmadd_ps(gb, v, b##t);                                               \
     }
-                DW_TAP(0, q0, 0) DW_TAP(1, q0, 1) DW_TAP(2, q0, 2)
-                DW_TAP(3, q1, 0) DW_TAP(4, q1, 1) DW_TAP(5, q1, 2)
-                DW_TAP(6, q2, 0) DW_TAP(7, q2, 1) DW_TAP(8, q2, 2)
+                DW_TAPS(DW_TAP)
 #undef DW_TAP
             }
         }
-        for (int t = 0; t < 9; t++) {
-            float va = cpu_lane_sum16(a[t]);
-            dw[(size_t)f * 9 + t] = accumulate ? dw[(size_t)f * 9 + t] + va : va;
-            if (pair) {
-                float vb = cpu_lane_sum16(b[t]);
-                dw[(size_t)(f + 1) * 9 + t] = accumulate ? dw[(size_t)(f + 1) * 9 + t] + vb : vb;
-            }
-        }
+#define DW_OUT(t, q, ks)                                                                   \
+    {                                                                                      \
+        float va = cpu_lane_sum16(a##t);                                                   \
+        dw[(size_t)f * 9 + t] = accumulate ? dw[(size_t)f * 9 + t] + va : va;              \
+        if (pair) {                                                                        \
+            float vb = cpu_lane_sum16(b##t);                                               \
+            dw[(size_t)(f + 1) * 9 + t] = accumulate ? dw[(size_t)(f + 1) * 9 + t] + vb : vb; \
+        }                                                                                  \
+    }
+        DW_TAPS(DW_OUT)
+#undef DW_OUT
         if (db) {
             float va = cpu_lane_sum16(sa);
             db[f] = accumulate ? db[f] + va : va;
@@ -156,4 +165,5 @@ void cpu_conv_direct_c1_dw3x3_avx512(int w_in, int oh, int ow, int kg, const flo
             }
         }
     }
+#undef DW_TAPS
 }
