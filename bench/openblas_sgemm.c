@@ -213,9 +213,15 @@ static double median_of(double *v, int n)
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
+/* Whether --only (if given) selects this workload. */
+static int selected(const cfg *c, const gemm_case *g)
+{
+    return !c->only || strstr(g->name, c->only) != NULL;
+}
+
 static int bench(const cfg *c, FILE *out, const gemm_case *g)
 {
-    if (c->only && !strstr(g->name, c->only))
+    if (!selected(c, g))
         return 0;
     int images = g->per_image ? g->per_image : 1;
     size_t sa = (size_t)g->m * g->k, sb = (size_t)g->k * g->n * images, sc = (size_t)g->m * g->n * images;
@@ -363,6 +369,21 @@ int main(int argc, char **argv)
     fprintf(stderr, "== openblas: %s, %d threads\n", openblas_get_config(), c.threads);
     int rc = 0;
     static const int sizes[] = { 256, 512, 1024, 2048 };
+    if (c.only) {
+        int any = strstr("gemm", c.only) != NULL;
+        for (size_t i = 0; i < sizeof cnn_gemms / sizeof cnn_gemms[0]; i++)
+            any |= selected(&c, &cnn_gemms[i]);
+        if (!any) {
+            fprintf(stderr, "openblas_sgemm: --only %s matches no workload (names: gemm", c.only);
+            for (size_t i = 0; i < sizeof cnn_gemms / sizeof cnn_gemms[0]; i++)
+                fprintf(stderr, ", %s", cnn_gemms[i].name);
+            fprintf(stderr, ")\n");
+            if (out)
+                fclose(out);
+            mlopt_context_destroy(c.ctx);
+            return 2;
+        }
+    }
     for (int i = 0; i < (c.quick ? 3 : 4); i++) {
         gemm_case g = { "gemm", 0, 0, sizes[i], sizes[i], sizes[i], 0 };
         rc |= bench(&c, out, &g);

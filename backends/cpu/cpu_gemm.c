@@ -344,17 +344,22 @@ int cpu_gemm_reserve(mlopt_backend_ctx *ctx, int thread, int m, int n, int k, co
  * threads (fc1's forward, 64 x 128 x 1600: one thread does three
  * quarters); 12 x 32 tiles split it 64 + 64 at the cost of 72 rows for 64.
  * Both kernels give the same bits, so the better split decides. */
-static size_t cpu_gemm_stripe_work(const cpu_gemm_kernel *kern, int split_n, int m, int n, int threads)
+/* Width (split_n) or height of one thread's stripe: whole micro-tiles of
+ * the split side, spread evenly over the threads. */
+static int cpu_gemm_stripe_len(const cpu_gemm_kernel *kern, int split_n, int m, int n, int threads)
 {
     int len = split_n ? n : m, unit = split_n ? kern->nr : kern->mr;
-    int units = (len + unit - 1) / unit, per = (units + threads - 1) / threads;
-    size_t rows = (size_t)cpu_round_up_int(split_n ? m : per * unit, kern->mr);
-    size_t cols = (size_t)cpu_round_up_int(split_n ? per * unit : n, kern->nr);
-    if (split_n && cols > (size_t)n)
-        cols = (size_t)cpu_round_up_int(n, kern->nr);
-    if (!split_n && rows > (size_t)cpu_round_up_int(m, kern->mr))
-        rows = (size_t)cpu_round_up_int(m, kern->mr);
-    return rows * cols;
+    int units = (len + unit - 1) / unit;
+    return (units + threads - 1) / threads * unit;
+}
+
+static size_t cpu_gemm_stripe_work(const cpu_gemm_kernel *kern, int split_n, int m, int n, int threads)
+{
+    int stripe = cpu_gemm_stripe_len(kern, split_n, m, n, threads), len = split_n ? n : m;
+    if (stripe > len)
+        stripe = len;
+    return (size_t)cpu_round_up_int(split_n ? m : stripe, kern->mr) *
+           (size_t)cpu_round_up_int(split_n ? stripe : n, kern->nr);
 }
 
 /* Threads each take one stripe of C and run the whole blocked algorithm on
@@ -403,10 +408,8 @@ static int cpu_gemm_blocked(mlopt_backend_ctx *ctx, int thread, int trans_a, int
         cpu_gemm_stripe_work(&cpu_kernel_avx512, g.split_n, m, n, threads) <
             cpu_gemm_stripe_work(kern, g.split_n, m, n, threads))
         g.kern = kern = &cpu_kernel_avx512;
-    int len = g.split_n ? n : m, unit = g.split_n ? kern->nr : kern->mr;
-    int units = (len + unit - 1) / unit;
-    int per = (units + threads - 1) / threads;
-    g.stripe = per * unit;
+    int len = g.split_n ? n : m;
+    g.stripe = cpu_gemm_stripe_len(kern, g.split_n, m, n, threads);
     g.nstripes = (len + g.stripe - 1) / g.stripe;
     atomic_init(&g.next_stripe, 0);
     for (int t = 0; t < threads; t++)
