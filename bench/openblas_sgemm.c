@@ -18,8 +18,10 @@
  * On a shared host whose speed changes from one minute to the next, two
  * programs run a minute apart each get their own minute; samples taken
  * back to back see nearly the same conditions, and their ratio cancels
- * most of the difference.  --only runs the workloads whose name contains
- * SUBSTRING.
+ * most of the difference.  GEMMs too small for either library to use a
+ * second thread go further: each sample alternates blocks of about 1 ms
+ * of each library (interleaved_sample).  --only runs the workloads whose
+ * name contains SUBSTRING.
  *
  * The seed-CNN shapes below must match cnn_gemms[] in cli/cmd_bench.c: a
  * convolution is one GEMM per image after im2col (64 images per op; the
@@ -199,6 +201,44 @@ static double sample(const mlopt_side *ms, const gemm_case *g, const float *a, c
     return (now_s() - t0) / iters;
 }
 
+/* Below this many multiply-adds per GEMM call, both libraries stay on
+ * one thread (OpenBLAS 0.3.21 splits from 65536 x GEMM_MULTITHREAD_THRESHOLD
+ * = 262144, mlopt's cpu backend from CPU_GEMM_SPLIT_MIN_FLOPS = 131072), so
+ * no worker thread of one can spin on the other's time, and --paired
+ * alternates short blocks of calls instead of whole samples. */
+#define PAIRED_INTERLEAVE_MAX_MACS 131072
+/* blocks per interleaved sample: about 1 ms each at the default 0.1 s */
+#define PAIRED_BLOCKS 16
+
+static int interleaved(const gemm_case *g)
+{
+    return !g->per_image && (double)g->m * g->n * g->k < PAIRED_INTERLEAVE_MAX_MACS;
+}
+
+/* One paired sample of a single-threaded GEMM: PAIRED_BLOCKS blocks of
+ * `iters` / PAIRED_BLOCKS calls of each library in turn (which goes first
+ * alternates by block, starting with mlopt when mlopt_first), their
+ * seconds per call summed separately.  The vCPUs of a shared host switch
+ * between speeds about 1.45x apart: whole 10 ms samples of fc2's GEMMs
+ * were bimodal for both libraries, and a fast sample of one paired with a
+ * slow one of the other gave ratios of 0.75 or 1.5.  Blocks this short
+ * mostly see the same speed for both. */
+static void interleaved_sample(const mlopt_side *ms, const gemm_case *g, const float *a, const float *b, float *cm,
+                               int iters, int mlopt_first, double *openblas_s, double *mlopt_s, int *failed)
+{
+    int per_block = iters / PAIRED_BLOCKS > 0 ? iters / PAIRED_BLOCKS : 1;
+    double to = 0, tm = 0;
+    for (int blk = 0; blk < PAIRED_BLOCKS; blk++)
+        for (int k = 0; k < 2; k++) {
+            if (k ^ (blk & 1) ^ !mlopt_first)
+                tm += sample(ms, g, a, b, cm, per_block, failed);
+            else
+                to += sample(NULL, g, a, b, cm, per_block, failed);
+        }
+    *openblas_s = to / PAIRED_BLOCKS;
+    *mlopt_s = tm / PAIRED_BLOCKS;
+}
+
 static int calls_for(const cfg *c, double one)
 {
     if (one <= 0)
@@ -264,6 +304,13 @@ static int bench(const cfg *c, FILE *out, const gemm_case *g)
     }
     int iters = calls_for(c, one), iters_m = calls_for(c, one_m);
     for (int r = 0; r < c->repeat; r++) {
+        if (ms && interleaved(g)) {
+            interleaved_sample(ms, g, a, b, cm, iters < iters_m ? iters : iters_m, r & 1, &s[r], &sm[r],
+                               &failed);
+            ratio[r] = s[r] / sm[r];
+            usleep(150000);
+            continue;
+        }
         /* interleaved, the first library alternating; a pause after each
          * sample lets the other's worker threads go to sleep first
          * (OpenBLAS's spin for up to 2^28 cycles, about 0.1 s) */
